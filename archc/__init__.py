@@ -1,0 +1,18 @@
+"""archc: a declarative architecture compiler for PyTorch.
+
+The static API (`load`, `analyze`, `validate`) never imports torch.
+"""
+
+from __future__ import annotations
+
+from .errors import Diagnostic, SpecError
+from .ir import Graph
+from .pipeline import analyze, load
+
+__all__ = ["analyze", "load", "validate", "Graph", "SpecError", "Diagnostic"]
+__version__ = "0.1.0"
+
+
+def validate(source, **params) -> Graph:
+    """Validate a spec (path, YAML text or dict); returns its IR or raises SpecError."""
+    return analyze(source, params)

@@ -1,0 +1,77 @@
+"""The `archc` command line: one click group; each command family lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ..errors import SpecError
+
+
+class UsageProblem(click.UsageError):
+    """A usage error found after parsing (bad --set, bad --input): exit 2."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for archc's own errors.")
+@click.version_option(package_name="archc")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """archc: a declarative architecture compiler for PyTorch.
+
+    Validate YAML specs, infer every shape statically, and emit PyTorch modules,
+    Python source, Graphviz diagrams and ONNX.
+    """
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    from . import static  # noqa: F401  (commands register themselves on `main`)
+
+    for name in ("build", "graph", "export"):
+        try:
+            __import__(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: maps spec errors to exit 1, usage errors to 2, and archc bugs to 3."""
+    _register()
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = main.main(args=args, prog_name="archc", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        count = len(exc.diagnostics)
+        click.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # an archc bug, never a spec problem
+        if debug:
+            traceback.print_exc()
+        click.echo(f"archc: internal error: {type(exc).__name__}: {exc}", err=True)
+        if not debug:
+            click.echo("this is a bug in archc; run again with --debug for the traceback and report it", err=True)
+        return 3
+
+
+def entry() -> None:
+    sys.exit(run())

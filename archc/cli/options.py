@@ -1,0 +1,38 @@
+"""Options shared by the commands that read a spec: --set, --input, --max-params."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from .. import limits
+from ..params import parse_override
+from ..pipeline import parse_input
+
+
+def spec_options(func):
+    """Add --set/--input/--max-params and pass `spec_kwargs` (params, input_shape, max_params)."""
+
+    @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                  help="Override a spec param (value read as YAML: 2, 0.5, [[1, 64]], true). Repeatable.")
+    @click.option("--input", "input_text", metavar="CxHxW", help="Input shape without the batch, e.g. 3x32x32.")
+    @click.option("--max-params", type=int, default=limits.MAX_PARAMS, show_default=True,
+                  help="Refuse models with more parameters than this.")
+    @functools.wraps(func)
+    def wrapper(*args, sets, input_text, max_params, **kwargs):
+        params = {}
+        for text in sets:
+            try:
+                key, value = parse_override(text)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--set") from None
+            params[key] = value
+        try:
+            shape = parse_input(input_text) if input_text else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--input") from None
+        spec_kwargs = {"params": params, "input_shape": shape, "max_params": max_params}
+        return func(*args, spec_kwargs=spec_kwargs, **kwargs)
+
+    return wrapper

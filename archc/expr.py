@@ -1,0 +1,214 @@
+"""A small sandboxed evaluator for spec expressions.
+
+Supports arithmetic, comparisons, `and`/`or`/`not`, `a if c else b`, list and
+tuple literals, indexing and slicing, and a fixed set of functions. Nothing
+else: no attribute access, no calls of anything outside the table below, no
+imports; every step is bounded (expression size, integer width, list length).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+from . import limits
+from .errors import did_you_mean
+
+
+class ExprError(Exception):
+    """An expression is malformed or cannot be evaluated."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _bounded_range(*args):
+    result = range(*args)
+    if len(result) > limits.MAX_LIST_LEN:
+        raise ExprError(f"range of {len(result)} items is larger than the limit {limits.MAX_LIST_LEN}")
+    return list(result)
+
+
+FUNCTIONS = {
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "int": int,
+    "float": float,
+    "len": len,
+    "sum": sum,
+    "range": _bounded_range,
+}
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_ALLOWED = (
+    ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp,
+    ast.And, ast.Or, ast.IfExp, ast.Subscript, ast.Slice, ast.List, ast.Tuple, ast.Call,
+    *_BINOPS, *_UNARY, *_COMPARE,
+)
+
+
+@lru_cache(maxsize=4096)
+def parse(text: str) -> ast.Expression:
+    """Parse and check an expression; raises ExprError for anything outside the language."""
+    if len(text) > limits.MAX_EXPR_CHARS:
+        raise ExprError(f"expression is {len(text)} characters long; the limit is {limits.MAX_EXPR_CHARS}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"invalid expression '{text}': {exc.msg}", hint="expressions use Python syntax: 4 * growth, floor(c / 2), x[0]") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError(f"invalid expression '{text}'") from None
+    nodes = list(ast.walk(tree))
+    if len(nodes) > limits.MAX_EXPR_NODES:
+        raise ExprError(f"expression has {len(nodes)} parts; the limit is {limits.MAX_EXPR_NODES}")
+    for node in nodes:
+        if isinstance(node, ast.Attribute):
+            raise ExprError(f"attribute access ('.{node.attr}') is not allowed in expressions",
+                            hint="use indexing (x[0]) or a param instead")
+        if not isinstance(node, _ALLOWED):
+            raise ExprError(f"'{type(node).__name__}' is not allowed in expressions",
+                            hint="allowed: arithmetic, comparisons, and/or/not, a if c else b, lists, x[i], "
+                                 + ", ".join(FUNCTIONS))
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                name = node.func.id if isinstance(node.func, ast.Name) else "this"
+                raise ExprError(f"cannot call '{name}' in an expression",
+                                hint=did_you_mean(name, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS))
+            if node.keywords:
+                raise ExprError("keyword arguments are not allowed in expressions")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool, type(None))):
+            raise ExprError(f"constant {node.value!r} is not allowed")
+    return tree
+
+
+def evaluate(text: str, env: Mapping[str, Any]) -> Any:
+    """Evaluate `text` with the names in `env`."""
+    tree = parse(text)
+    try:
+        return _Eval(env).visit(tree.body)
+    except ExprError:
+        raise
+    except ZeroDivisionError:
+        raise ExprError(f"division by zero in '{text}'") from None
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+        raise ExprError(f"cannot evaluate '{text}': {exc}") from None
+    except RecursionError:
+        raise ExprError(f"expression '{text}' nests too deeply") from None
+
+
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+
+
+def render_template(text: str, env: Mapping[str, Any]) -> str:
+    """Fill `{expr}` holes in a name template, e.g. 'denselayer{j + 1}'."""
+    return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text)
+
+
+def _check_size(value):
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > limits.MAX_INT_BITS:
+        raise ExprError(f"integer result is wider than {limits.MAX_INT_BITS} bits")
+    if isinstance(value, (list, tuple, str)) and len(value) > limits.MAX_LIST_LEN:
+        raise ExprError(f"result has {len(value)} items; the limit is {limits.MAX_LIST_LEN}")
+    return value
+
+
+class _Eval:
+    def __init__(self, env: Mapping[str, Any]):
+        self.env = env
+
+    def visit(self, node):
+        return _check_size(getattr(self, "visit_" + type(node).__name__)(node))
+
+    def visit_Constant(self, node):
+        return node.value
+
+    def visit_Name(self, node):
+        if node.id in self.env:
+            return self.env[node.id]
+        if node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        if node.id in ("true", "false"):
+            return node.id == "true"
+        raise ExprError(f"undefined name '{node.id}'",
+                        hint=did_you_mean(node.id, [k for k in self.env if not k.startswith("_")])
+                        or "names available here: " + ", ".join(sorted(k for k in self.env if not k.startswith("_"))))
+
+    def visit_BinOp(self, node):
+        left, right = self.visit(node.left), self.visit(node.right)
+        op = type(node.op)
+        if op is ast.Pow and isinstance(left, int) and isinstance(right, int):
+            if abs(left) > 1 and right > 0 and right * (abs(left).bit_length() - 1) > limits.MAX_INT_BITS:
+                raise ExprError(f"{left} ** {right} is too large")
+        if op is ast.Mult:
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (list, tuple, str)) and isinstance(n, int) and len(seq) * n > limits.MAX_LIST_LEN:
+                    raise ExprError(f"repeating a sequence {n} times is larger than the limit {limits.MAX_LIST_LEN}")
+        return _BINOPS[op](left, right)
+
+    def visit_UnaryOp(self, node):
+        return _UNARY[type(node.op)](self.visit(node.operand))
+
+    def visit_Compare(self, node):
+        left = self.visit(node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.visit(comparator)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    def visit_BoolOp(self, node):
+        is_and = isinstance(node.op, ast.And)
+        value = None
+        for operand in node.values:
+            value = self.visit(operand)
+            if bool(value) != is_and:
+                return value
+        return value
+
+    def visit_IfExp(self, node):
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Subscript(self, node):
+        return self.visit(node.value)[self.visit(node.slice)]
+
+    def visit_Slice(self, node):
+        part = lambda n: None if n is None else self.visit(n)  # noqa: E731
+        return slice(part(node.lower), part(node.upper), part(node.step))
+
+    def visit_List(self, node):
+        return [self.visit(e) for e in node.elts]
+
+    visit_Tuple = visit_List
+
+    def visit_Call(self, node):
+        return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])

@@ -1,0 +1,156 @@
+"""What an op is: its attributes, its shape rule, and how it becomes a torch module.
+
+Shapes exclude the batch dimension, which is always symbolic: (C, H, W) for
+images, (F,) for features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+REQUIRED = object()
+
+
+class ShapeError(Exception):
+    """An op cannot accept its input; carries a hint for the user."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class AttrError(Exception):
+    """An attribute value has the wrong type or range."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Attr:
+    """An op attribute: its kind (see `coerce`), default and description."""
+
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Inferred:
+    shape: Shape
+    params: int = 0
+    macs: int = 0
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op: everything archc knows about it lives here.
+
+    `infer(attrs, inputs)` returns the output shape, parameter count and MACs;
+    `module(attrs, inputs)` builds the torch module (torch is imported only there);
+    ops without a module (merges) give `function`, the torch function they call.
+    """
+
+    name: str
+    doc: str
+    infer: Callable[[dict, list[Shape]], Inferred]
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    module: Callable[[dict, list[Shape]], Any] | None = None
+    function: Callable[[dict], tuple[Callable, str]] | None = None
+    label: Callable[[dict], str] | None = None
+    variadic: bool = False
+
+    def describe(self, attrs: dict) -> str:
+        return self.label(attrs) if self.label else self.name
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def coerce(kind: str, value, choices: tuple = ()):
+    """Check and normalise an attribute value of the given kind."""
+    if kind == "int":
+        if _is_int(value):
+            return value
+        raise AttrError(f"expected an integer, found {_show(value)}")
+    if kind == "pos_int":
+        if _is_int(value) and value >= 1:
+            return value
+        raise AttrError(f"expected a positive integer, found {_show(value)}")
+    if kind == "nonneg_int":
+        if _is_int(value) and value >= 0:
+            return value
+        raise AttrError(f"expected an integer >= 0, found {_show(value)}")
+    if kind in ("pair", "nonneg_pair"):
+        low = 1 if kind == "pair" else 0
+        pair = (value, value) if _is_int(value) else tuple(value) if isinstance(value, (list, tuple)) else None
+        if pair is None or len(pair) != 2 or not all(_is_int(v) and v >= low for v in pair):
+            what = "a positive integer" if low else "an integer >= 0"
+            raise AttrError(f"expected {what} or a pair [h, w] of them, found {_show(value)}")
+        return pair
+    if kind == "padding":
+        if value in ("same", "valid"):
+            return value
+        return coerce("nonneg_pair", value)
+    if kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise AttrError(f"expected a number, found {_show(value)}")
+    if kind == "prob":
+        value = coerce("float", value)
+        if 0.0 <= value <= 1.0:
+            return value
+        raise AttrError(f"expected a probability in [0, 1], found {value}")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise AttrError(f"expected true or false, found {_show(value)}")
+    if kind == "choice":
+        if value in choices:
+            return value
+        raise AttrError(f"expected one of {', '.join(map(str, choices))}, found {_show(value)}")
+    raise AssertionError(f"unknown attribute kind {kind}")
+
+
+def _show(value) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "[N, " + ", ".join(map(str, shape)) + "]" if shape else "[N]"
+
+
+def expect_rank(op: str, shape: Shape, rank: int, hint: str | None = None) -> None:
+    if len(shape) != rank:
+        dims = {3: "[N, C, H, W]", 1: "[N, F]", 2: "[N, C, L]"}[rank]
+        raise ShapeError(f"{op} expects a {rank + 1}-d input {dims}, got {fmt_shape(shape)}", hint)
+
+
+def single(inputs: list[Shape]) -> Shape:
+    return inputs[0]

@@ -1,0 +1,112 @@
+"""Typed params: block param declarations, spec params and their overrides (`--set k=v`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from .errors import SpecError, did_you_mean, error
+from .ops import REQUIRED
+
+TYPE_NAMES = ("int", "float", "bool", "str", "list", "any")
+
+
+@dataclass(frozen=True)
+class ParamType:
+    """A param's type: one of TYPE_NAMES, or a fixed-length tuple of them."""
+
+    name: str = "any"
+    items: tuple["ParamType", ...] = ()
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(map(str, self.items)) + "]" if self.items else self.name
+
+    @property
+    def literal_strings(self) -> bool:
+        return self.name == "str"
+
+
+def type_of(value) -> ParamType:
+    for name, cls in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list)):
+        if isinstance(value, cls):
+            return ParamType(name)
+    return ParamType("any")
+
+
+def _parse_type(raw) -> ParamType | None:
+    if isinstance(raw, str) and raw in TYPE_NAMES:
+        return ParamType(raw)
+    if isinstance(raw, list) and raw and all(isinstance(r, str) and r in TYPE_NAMES for r in raw):
+        return ParamType("list", tuple(ParamType(r) for r in raw))
+    return None
+
+
+def parse_param(raw) -> tuple[ParamType, object]:
+    """`int` (required), `[int, int]` (required pair), `{type: T, default: V}`, or a bare default value."""
+    declared = _parse_type(raw)
+    if declared is not None:
+        return declared, REQUIRED
+    if isinstance(raw, dict) and "type" in raw:
+        declared = _parse_type(raw["type"])
+        if declared is None:
+            raise ValueError(f"unknown type {raw['type']!r}; types are {', '.join(TYPE_NAMES)} or a list of them")
+        default = raw.get("default", REQUIRED)
+        if default is not REQUIRED and (problem := check_value(declared, default)):
+            raise ValueError(f"default {problem}")
+        return declared, default
+    return type_of(raw), raw
+
+
+def check_value(ptype: ParamType, value) -> str | None:
+    """None if `value` fits `ptype`, else what is wrong."""
+    name = ptype.name
+    ok = {
+        "any": True,
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "list": isinstance(value, list),
+    }[name]
+    if not ok:
+        return f"expected {ptype}, found {value!r}"
+    if ptype.items:
+        if len(value) != len(ptype.items):
+            return f"expected {len(ptype.items)} values {ptype}, found {len(value)}: {value!r}"
+        for item_type, item in zip(ptype.items, value):
+            if problem := check_value(item_type, item):
+                return problem
+    return None
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """Parse `k=v` from the command line; v is read as a YAML value (2, 0.5, [[1, 64]], true)."""
+    if "=" not in text:
+        raise ValueError(f"'{text}' is not of the form name=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def resolve_params(declared, overrides: dict) -> dict:
+    """Spec params with overrides applied, each override checked against its default's type."""
+    declared = declared or {}
+    params = dict(declared)
+    for key, value in overrides.items():
+        if key not in declared:
+            hint = did_you_mean(key, declared) or ("params: " + ", ".join(declared) if declared else
+                                                  "this spec declares no params")
+            raise error(f"unknown param '{key}'", None, "params", hint)
+        ptype = type_of(declared[key])
+        if (problem := check_value(ptype, value)) is not None:
+            raise error(f"param '{key}': {problem}", declared.span_of(key) if hasattr(declared, "span_of") else None,
+                        f"params.{key}", f"the default is {declared[key]!r}")
+        params[key] = float(value) if ptype.name == "float" else value
+    return params
+
+
+__all__ = ["ParamType", "parse_param", "check_value", "parse_override", "resolve_params", "SpecError"]

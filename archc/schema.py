@@ -1,0 +1,213 @@
+"""The JSON Schema (draft 2020-12) of a spec, and structural validation against it.
+
+`spec.schema.json` in the package is the structural truth used for validation
+and by editors; `generate()` derives it from the op registry
+(`python -m archc.schema > archc/spec.schema.json`), and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from .errors import Diagnostic, SpecError, did_you_mean
+from .loader import PList, PMap
+from .ops import MERGES, REGISTRY
+
+SCHEMA_FILE = "spec.schema.json"
+EXPR = {"type": "string", "description": "an expression, e.g. '4 * growth' or 'floor(in_channels / 2)'"}
+_KIND = {
+    "int": {"type": ["integer", "string"]},
+    "pos_int": {"type": ["integer", "string"]},
+    "nonneg_int": {"type": ["integer", "string"]},
+    "float": {"type": ["number", "string"]},
+    "prob": {"type": ["number", "string"]},
+    "bool": {"type": ["boolean", "string"]},
+}
+_PAIR = {"type": ["integer", "string", "array"], "items": {"type": ["integer", "string"]}, "minItems": 2,
+         "maxItems": 2}
+_COMMON = {
+    "name": {"type": ["string", "integer"], "description": "module name; may use {expr} templates"},
+    "from": {"type": ["string", "array"], "items": {"type": "string"}, "description": "take input from named layers"},
+    "side": {"type": "boolean", "description": "a side branch: the next layer takes this layer's input"},
+}
+_REF = lambda name: {"$ref": f"#/$defs/{name}"}  # noqa: E731
+
+
+def _attr_schema(attr) -> dict:
+    if attr.kind == "choice":
+        schema = {"enum": list(attr.choices)}
+    elif attr.kind in ("pair", "nonneg_pair"):
+        schema = dict(_PAIR)
+    elif attr.kind == "padding":
+        schema = dict(_PAIR)
+    else:
+        schema = dict(_KIND[attr.kind])
+    if attr.doc:
+        schema["description"] = attr.doc
+    return schema
+
+
+def _op_schema(op) -> dict:
+    if op.name in MERGES:
+        return {"type": "object", "description": op.doc, "properties": _COMMON, "additionalProperties": _REF("entry")}
+    props = {**_COMMON, **{k: _attr_schema(a) for k, a in op.attrs.items()}}
+    required = [k for k, a in op.attrs.items() if a.required]
+    schema = {"type": ["object", "null"] if not required else "object", "description": op.doc, "properties": props,
+              "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def generate() -> dict:
+    """Build the spec schema from the op registry."""
+    group = {"oneOf": [_REF("sequence"), {"type": "object", "properties": {**_COMMON, "layers": _REF("body")},
+                                           "required": ["layers"], "additionalProperties": False}]}
+    call_rules = [{"if": {"required": [name]}, "then": {"properties": {name: _REF(f"op_{name}")}}}
+                  for name in sorted(REGISTRY)]
+    call_rules += [{"if": {"required": [name]}, "then": {"properties": {name: _REF("group")}}}
+                   for name in ("group", "dense")]
+    defs = {
+        "expr": EXPR,
+        "sequence": {"type": "array", "items": _REF("item")},
+        "body": {"type": ["array", "object"], "items": _REF("item"), "additionalProperties": _REF("entry")},
+        "entry": {"if": {"type": "array"}, "then": _REF("sequence"),
+                  "else": {"if": {"type": "null"}, "then": True, "else": _REF("item")}},
+        "item": {
+            "if": {"type": "string"}, "then": {"description": "an op or block with default attributes"},
+            "else": {"if": {"type": "object", "required": ["for"]}, "then": _REF("for"),
+                     "else": {"if": {"type": "object", "required": ["if"]}, "then": _REF("if"),
+                              "else": _REF("call")}},
+        },
+        "call": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                 "description": "one op, block or group: {op: {attributes}}", "allOf": call_rules},
+        "group": group,
+        "for": {"type": "object", "description": "repeat 'do' for each element of 'in' (a list, or a count)",
+                "properties": {"for": {"type": ["string", "array"], "items": {"type": "string"}},
+                               "in": {"type": ["string", "integer", "array"]}, "index": {"type": "string"},
+                               "name": {"type": "string"}, "do": _REF("body")},
+                "required": ["for", "in", "do"], "additionalProperties": False},
+        "if": {"type": "object", "description": "'then' when the condition holds, else 'else'",
+               "properties": {"if": {"type": ["string", "boolean"]}, "then": _REF("body"), "else": _REF("body")},
+               "required": ["if"], "additionalProperties": False},
+        "block": {"type": "object", "properties": {
+            "doc": {"type": "string"},
+            "params": {"type": ["object", "null"], "description": "name: type ([int, int], int, float, bool, str,"
+                       " list, any), a default value, or {type: T, default: V}"},
+            "layers": _REF("body")}, "required": ["layers"], "additionalProperties": False},
+        "output": {"type": ["string", "object"], "properties": {"from": {"type": "string"},
+                   "train_only": {"type": "boolean"}, "if": {"type": ["string", "boolean"]}},
+                   "required": ["from"], "additionalProperties": False},
+        **{f"op_{name}": _op_schema(op) for name, op in sorted(REGISTRY.items())},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/archc/archc/blob/main/archc/spec.schema.json",
+        "title": "archc architecture spec",
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "extends": {"type": "string", "description": "a spec file this one overrides"},
+            "imports": {"type": ["string", "array"], "items": {"type": "string"},
+                        "description": "files whose blocks this spec uses"},
+            "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3,
+                      "description": "input shape without the batch: [C, H, W] or [features]"},
+            "params": {"type": ["object", "null"], "description": "spec params and their defaults"},
+            "init": {"type": "object", "description": "initialisation per layer kind"},
+            "blocks": {"type": ["object", "null"], "additionalProperties": _REF("block")},
+            "layers": _REF("body"),
+            "outputs": {"type": "array", "items": _REF("output"), "minItems": 1},
+        },
+        "dependentRequired": {"layers": ["input"], "input": ["layers"]},
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The packaged schema file."""
+    return json.loads(resources.files("archc").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
+def _locate(doc, path) -> tuple[object, object, str]:
+    """Follow a jsonschema path through the positioned tree: (container, key, dotted spec path)."""
+    parent, key, node, text = None, None, doc, ""
+    for part in path:
+        parent, key = node, part
+        node = node[part]
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return parent, key, text
+
+
+def _span(container, key, *, key_only: bool = False):
+    if isinstance(container, PMap):
+        return container.span_of(key, key_only=key_only)
+    if isinstance(container, PList):
+        return container.span_of(key)
+    return None
+
+
+def _type_name(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _diagnostics(doc, err) -> list[Diagnostic]:
+    parent, key, where = _locate(doc, err.absolute_path)
+    node = err.instance
+    span = _span(parent, key) if parent is not None else getattr(doc, "span", None)
+    if err.validator == "additionalProperties" and isinstance(node, dict):
+        allowed = list(err.schema.get("properties", {}))
+        extras = [k for k in node if k not in allowed]
+        return [Diagnostic(f"unknown key '{k}'" + (f" in '{where}'" if where else ""), _span(node, k, key_only=True),
+                           f"{where}.{k}" if where else str(k),
+                           did_you_mean(k, allowed) or ("allowed: " + ", ".join(allowed) if allowed else None))
+                for k in extras]
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in node]
+        return [Diagnostic(f"missing required key '{k}'" + (f" in '{where}'" if where else ""),
+                           getattr(node, "span", span), where, f"add '{k}: ...'") for k in missing]
+    if err.validator == "dependentRequired":
+        return [Diagnostic(f"a spec with '{k}' also needs '{need}'", getattr(node, "span", span), where,
+                           f"add '{need}: ...'") for k, needs in err.validator_value.items() if k in node
+                for need in needs if need not in node]
+    if err.validator == "type":
+        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        return [Diagnostic(f"expected {' or '.join(expected)}, found {_type_name(node)}", span, where)]
+    if err.validator in ("minProperties", "maxProperties") and isinstance(node, dict):
+        return [Diagnostic(f"a layer is one op or block written as 'op: {{attributes}}'; found "
+                           f"{len(node)} keys ({', '.join(map(str, node))})", getattr(node, "span", span), where,
+                           "put each layer in its own list item ('- ')")]
+    if err.validator == "enum":
+        return [Diagnostic(f"expected one of {', '.join(map(repr, err.validator_value))}, found {node!r}", span,
+                           where, did_you_mean(str(node), err.validator_value))]
+    return [Diagnostic(err.message, span, where)]
+
+
+def validate(doc) -> None:
+    """Raise SpecError listing every structural problem of a positioned spec."""
+    diagnostics, seen = [], set()
+    for err in _validator().iter_errors(doc):
+        for diag in _diagnostics(doc, err):
+            key = (diag.message, diag.span)
+            if key not in seen:
+                seen.add(key)
+                diagnostics.append(diag)
+    if diagnostics:
+        diagnostics.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+        raise SpecError(diagnostics)
+
+
+if __name__ == "__main__":
+    print(json.dumps(generate(), indent=2))
