@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from .errors import Diagnostic, SpecError
 from .ir import Graph
-from .pipeline import analyze, load
+from .pipeline import analyze
+from .pipeline import load as load_spec
 
-__all__ = ["analyze", "load", "validate", "Graph", "SpecError", "Diagnostic"]
+__all__ = ["analyze", "load_spec", "validate", "Graph", "SpecError", "Diagnostic"]
 __version__ = "0.1.0"
 
 
