@@ -1,0 +1,245 @@
+"""ONNX export with verification: torch's dynamo exporter, onnx.checker, then ONNX Runtime parity.
+
+The model is written and checked in a staging folder beside the target and only moved under the
+output name (through `archc.atomic`) once every check passed, so a failed export never leaves a
+file under that name. With `--fp16` the module runs in float16 inside casts at its boundary
+(inputs and outputs stay float32) and is compared with the float32 module at a looser tolerance.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import runtime
+from .atomic import atomic_path
+
+TOLERANCE = {"float32": (1e-3, 1e-5), "float16": (1e-2, 1e-2)}
+"""(rtol, atol) per precision: an output passes where |onnx - torch| <= atol + rtol * |torch|.
+float16 is compared with the float32 module, and its atol is scaled by max(1, largest |output|)
+since half precision keeps ~3 significant digits of the output's magnitude, not of 1."""
+
+EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so a dynamic batch is traced at 2
+SECOND_BATCH = 1   # a dynamic batch is verified at this size too
+
+
+class ExportFailed(Exception):
+    """The exporter, the ONNX checker or the parity check failed; the message says which and why."""
+
+
+@dataclass
+class Parity:
+    """ONNX Runtime against PyTorch on one random batch."""
+
+    batch: int
+    max_abs: float
+    max_rel: float
+    ok: bool
+    problem: str | None = None  # a shape or count mismatch, when the outputs cannot be compared
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    size: int
+    opset: int
+    batch: str | int
+    dtype: str
+    seconds: float
+    data_path: Path | None = None
+    data_size: int = 0
+    simplified: bool = False
+    provider: str | None = None
+    tolerance: tuple[float, float] | None = None
+    parity: list[Parity] = field(default_factory=list)
+
+
+def _float16_boundary(module):
+    """A float16 copy of `module` that takes and returns float32 tensors."""
+    import torch
+
+    class Float16Boundary(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            out = self.inner(x.half())
+            return _map_tensors(out, lambda t: t.float())
+
+    return Float16Boundary(copy.deepcopy(module).half()).eval()
+
+
+def _map_tensors(out, fn):
+    if isinstance(out, dict):
+        return {k: fn(v) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return type(out)(fn(v) for v in out)
+    return fn(out)
+
+
+def flat_outputs(out) -> list:
+    """A module's result (tensor, tuple/list or dict) as a flat list, in ONNX output order."""
+    if isinstance(out, dict):
+        return list(out.values())
+    if isinstance(out, (tuple, list)):
+        return list(out)
+    return [out]
+
+
+def export_module(module, path, *, input_shape, input_name: str = "input", output_names=("output",),
+                  batch: str | int = "dynamic", opset: int | None = None, fp16: bool = False,
+                  simplify: bool = False, check: bool = True, provider: str | None = None,
+                  external_data: bool | None = None) -> ExportReport:
+    """Export an nn.Module to `path` and (unless check=False) verify it on ONNX Runtime.
+
+    external_data: None writes weights into a `PATH.data` file only for large models (as torch
+    does, above ~1.5 GB; protobuf cannot hold 2 GB), True always, False never.
+    Raises ExportFailed (nothing left under `path`) or runtime.ProviderUnavailable.
+    """
+    import torch
+
+    chosen = runtime.choose(provider) if check else None
+    target = Path(path)
+    dynamic = batch == "dynamic"
+    example_batch = EXAMPLE_BATCH if dynamic else int(batch)
+    module = module.eval()
+    exported = _float16_boundary(module) if fp16 else module
+    start = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        staged = staging / target.name
+        example = torch.randn(example_batch, *input_shape, generator=torch.Generator().manual_seed(0))
+        _export(exported, example, staged, input_name, list(output_names), dynamic, opset, external_data)
+        if simplify:
+            _simplify(staged)
+        report = _describe(staged, target, batch, "float16" if fp16 else "float32", simplify)
+        if check:
+            _check(staged)
+            report.provider = chosen
+            report.tolerance = TOLERANCE[report.dtype]
+            batches = [example_batch, SECOND_BATCH] if dynamic else [example_batch]
+            report.parity = [parity(staged, module, input_shape, b, chosen, report.tolerance, input_name,
+                                    scale_atol=fp16) for b in batches]
+            failed = [p for p in report.parity if not p.ok]
+            if failed:
+                kept = _keep_failed(staged, target)
+                raise ExportFailed(_parity_message(failed, chosen, report.tolerance, kept, fp16))
+        report.seconds = time.perf_counter() - start
+        _commit(staged, target)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _export(module, example, staged: Path, input_name, output_names, dynamic, opset, external_data) -> None:
+    import torch
+
+    dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(module, (example,), dynamo=True, input_names=[input_name],
+                                        output_names=output_names, opset_version=opset,
+                                        dynamic_shapes=dynamic_shapes, verbose=False)
+        program.save(staged, external_data=external_data)
+    except Exception as exc:  # the exporter's own errors carry the op that failed
+        raise ExportFailed(f"torch.onnx.export failed: {type(exc).__name__}: {_first_lines(exc)}") from exc
+
+
+def _simplify(staged: Path) -> None:
+    import onnxslim
+
+    try:
+        onnxslim.slim(str(staged), str(staged))
+    except Exception as exc:
+        raise ExportFailed(f"onnxslim could not simplify the model: {_first_lines(exc)}") from exc
+
+
+def _check(staged: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(staged))  # by path: works with external data and > 2 GB
+    except onnx.checker.ValidationError as exc:
+        raise ExportFailed(f"onnx.checker rejected the exported model: {_first_lines(exc)}") from exc
+
+
+def parity(model_path, module, input_shape, batch: int, provider: str, tolerance, input_name="input",
+           scale_atol: bool = False) -> Parity:
+    """Run the ONNX file and `module` (float32, eval) on one random batch and compare the outputs.
+
+    scale_atol multiplies atol by max(1, largest |output|) (used for float16)."""
+    import numpy as np
+    import torch
+
+    rtol, atol = tolerance
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        expected = [t.float().numpy() for t in flat_outputs(module.eval()(x))]
+    got = runtime.session(model_path, provider).run(None, {input_name: x.numpy()})
+    if len(got) != len(expected):
+        return Parity(batch, float("inf"), float("inf"), False, f"{len(got)} outputs, PyTorch gives {len(expected)}")
+    max_abs = max_rel = 0.0
+    ok = True
+    for a, b in zip(got, expected):
+        if a.shape != b.shape:
+            return Parity(batch, float("inf"), float("inf"), False, f"output shape {a.shape}, PyTorch gives {b.shape}")
+        diff = np.abs(a.astype(np.float64) - b)
+        allowed_abs = atol * max(1.0, float(np.abs(b).max(initial=0.0))) if scale_atol else atol
+        max_abs = max(max_abs, float(diff.max(initial=0.0)))
+        max_rel = max(max_rel, float((diff / np.maximum(np.abs(b), 1e-12)).max(initial=0.0)))
+        ok = ok and bool(np.all(diff <= allowed_abs + rtol * np.abs(b)))
+    return Parity(batch, max_abs, max_rel, ok)
+
+
+def _parity_message(failed: list[Parity], provider: str, tolerance, kept: Path | None, fp16: bool) -> str:
+    rtol, atol = tolerance
+    scaled = " x max(1, largest |output|)" if fp16 else ""
+    lines = ["ONNX Runtime's outputs differ from PyTorch's:"]
+    for p in failed:
+        detail = p.problem or f"max abs diff {p.max_abs:.3g}, max rel diff {p.max_rel:.3g}"
+        lines.append(f"  batch {p.batch} on {provider}: {detail} (allowed: rtol {rtol:g}, atol {atol:g}{scaled})")
+    if kept:
+        lines.append(f"the failed model is kept as {kept} for inspection")
+    return "\n".join(lines)
+
+
+def _describe(staged: Path, target: Path, batch, dtype: str, simplified: bool) -> ExportReport:
+    import onnx
+
+    model = onnx.load(str(staged), load_external_data=False)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    data = staged.with_name(staged.name + ".data")
+    return ExportReport(path=target, size=staged.stat().st_size, opset=opset, batch=batch, dtype=dtype,
+                        seconds=0.0, data_path=target.with_name(data.name) if data.exists() else None,
+                        data_size=data.stat().st_size if data.exists() else 0, simplified=simplified)
+
+
+def _keep_failed(staged: Path, target: Path) -> Path | None:
+    """Keep a model that failed parity as NAME.failed.onnx (only self-contained ones: external data
+    names its file, which would then sit under the output name)."""
+    if staged.with_name(staged.name + ".data").exists():
+        return None
+    failed = target.with_name(f"{target.stem}.failed.onnx")
+    with atomic_path(failed) as tmp:
+        os.replace(staged, tmp)
+    return failed
+
+
+def _commit(staged: Path, target: Path) -> None:
+    data = staged.with_name(staged.name + ".data")
+    if data.exists():
+        with atomic_path(target.with_name(data.name)) as tmp:
+            os.replace(data, tmp)
+    with atomic_path(target) as tmp:
+        os.replace(staged, tmp)
+
+
+def _first_lines(exc: BaseException, count: int = 6) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return "\n".join(lines[:count]) or type(exc).__name__
