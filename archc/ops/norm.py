@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Attr, Inferred, Op, ShapeError, expect_rank
+from .base import Attr, Inferred, Op, ShapeError, fmt_shape
 
 
 def _bn_infer(attrs, inputs):
@@ -22,7 +22,9 @@ def _bn_module(attrs, inputs):
 
 def _lrn_infer(attrs, inputs):
     (shape,) = inputs
-    expect_rank("lrn", shape, 3, "local response norm works across the channels of an image tensor")
+    if len(shape) < 2:
+        raise ShapeError(f"lrn expects [N, C, L] or [N, C, H, W], got {fmt_shape(shape)}",
+                         "local response norm works across the channels of an image tensor")
     return Inferred(shape)
 
 

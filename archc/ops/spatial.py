@@ -9,7 +9,7 @@ def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, cei
     """Output length along one axis: floor((n + 2p - d(k-1) - 1) / s) + 1, as torch computes it."""
     effective = dilation * (kernel - 1) + 1
     padded = size + 2 * pad
-    if padded < effective:
+    if padded < effective and not ceil_mode:  # with ceil_mode torch lets the one window overhang the end
         raise ShapeError(
             f"kernel {effective} (with dilation) is larger than the padded input {padded} along {axis}",
             "use a smaller kernel, more padding, or fewer downsampling layers before this one",
