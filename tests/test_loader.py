@@ -1,0 +1,157 @@
+"""The positioned YAML loader: spans, safety limits, `extends:`, `imports:` and cycles."""
+
+from __future__ import annotations
+
+import pytest
+
+import archc
+from archc import limits
+from archc.errors import SpecError, Span
+from archc.loader import load_spec, parse_yaml
+from conftest import SPECS
+
+TEXT = """\
+name: tiny
+layers:
+  - conv: {out: 4, kernel: 3}
+  - relu
+"""
+
+
+def only_error(exc: SpecError):
+    assert len(exc.diagnostics) == 1, str(exc)
+    return exc.diagnostics[0]
+
+
+def test_keys_values_and_items_know_their_line_and_column():
+    doc = parse_yaml(TEXT, "f.yaml")
+    assert doc.span_of("name", key_only=True) == Span("f.yaml", 1, 1, 4)
+    assert doc.span_of("name") == Span("f.yaml", 1, 7, 4)
+    layers = doc["layers"]
+    assert [(s.line, s.col) for s in layers.item_spans] == [(3, 5), (4, 5)]
+    conv = layers[0]["conv"]
+    assert (conv.span_of("kernel").line, conv.span_of("kernel").col) == (3, 28)
+    assert (conv.span_of("out", key_only=True).line, conv.span_of("out", key_only=True).col) == (3, 12)
+
+
+def test_a_missing_key_falls_back_to_its_mapping():
+    doc = parse_yaml(TEXT, "f.yaml")
+    assert doc["layers"][0].span_of("absent") == doc["layers"][0].span
+
+
+def test_duplicate_keys_are_refused_with_both_places():
+    with pytest.raises(SpecError) as info:
+        parse_yaml("name: a\ninput: [3, 8, 8]\nname: b\n", "f.yaml")
+    diag = only_error(info.value)
+    assert (diag.message, str(diag.span)) == ("duplicate key 'name'", "f.yaml:3:1")
+    assert "already defined at line 1" in diag.hint
+
+
+@pytest.mark.parametrize("text, message, where, hint", [
+    ("a: !!python/object/apply:os.system [ls]\n", "could not determine a constructor", "f.yaml:1:4", "safely"),
+    ("a:\n\tb: 1\n", "invalid YAML", "f.yaml:2:1", "spaces, not tabs"),
+    ("a: [1, 2\n", "invalid YAML", "f.yaml:2:1", "bracket is not closed"),
+])
+def test_unsafe_or_broken_yaml_is_a_located_error(text, message, where, hint):
+    with pytest.raises(SpecError) as info:
+        parse_yaml(text, "f.yaml")
+    diag = only_error(info.value)
+    assert message in diag.message and str(diag.span) == where and hint in diag.hint
+
+
+def test_alias_bombs_are_refused():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]" for k in range(1, 9)]
+    with pytest.raises(SpecError, match=f"more than {limits.MAX_YAML_NODES} YAML nodes"):
+        parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "the spec is empty"),
+    ("- relu\n", "a spec must be a mapping, found a list"),
+    (b"name: \xff\n", "not valid UTF-8"),
+])
+def test_files_that_are_not_specs(tmp_path, content, message):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(SpecError, match=message):
+        load_spec(str(path))
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(str(tmp_path / "absent.yaml"))
+    with pytest.raises(SpecError, match="is a directory"):
+        load_spec(str(tmp_path))
+
+
+# -- extends and imports ------------------------------------------------------------------------
+
+BASE = """\
+name: base
+input: [3, 16, 16]
+params: {width: 8, classes: 10}
+layers:
+  - conv: {name: conv, out: width, kernel: 3, padding: 1}
+  - adaptive_avgpool: {out: 1}
+  - flatten
+  - linear: {name: fc, out: classes}
+"""
+
+
+def test_extends_merges_params_key_by_key(write_spec):
+    write_spec(BASE, "base.yaml")
+    child = write_spec("extends: base.yaml\nname: child\nparams: {classes: 2}\n", "child.yaml")
+    doc = load_spec(str(child))
+    assert (doc["name"], dict(doc["params"])) == ("child", {"width": 8, "classes": 2})
+    graph = archc.analyze(child)
+    assert graph.by_id["fc"].shape == (2,) and graph.by_id["conv"].shape == (8, 16, 16)
+
+
+def test_an_override_error_points_into_the_child_file(write_spec):
+    write_spec(BASE, "base.yaml")
+    child = write_spec("extends: base.yaml\nparams: {classes: 2}\nlayers:\n  - relux\n", "child.yaml")
+    with pytest.raises(SpecError) as info:
+        archc.analyze(child)
+    assert str(only_error(info.value).span) == f"{child}:4:5"
+
+
+def test_resnet34_is_resnet18_with_other_stages():
+    resnet34 = archc.analyze(SPECS / "resnet34.yaml")
+    as_override = archc.analyze(SPECS / "resnet18.yaml", {"stages": [[64, 3], [128, 4], [256, 6], [512, 3]]})
+    assert [(n.id, n.shape, n.params) for n in resnet34.nodes] == [(n.id, n.shape, n.params) for n in as_override.nodes]
+    assert resnet34.total_params != archc.analyze(SPECS / "resnet18.yaml").total_params
+
+
+def test_imports_bring_blocks_from_another_file(write_spec):
+    write_spec("blocks:\n  cbr:\n    params: {out: int}\n    layers: [conv: {name: conv, out: out, kernel: 3, padding: 1},"
+               " relu]\n", "lib.yaml")
+    spec = write_spec("name: use\nimports: [lib.yaml]\ninput: [3, 8, 8]\nlayers:\n  - cbr: {name: stem, out: 4}\n",
+                      "use.yaml")
+    graph = archc.analyze(spec)
+    assert [(n.id, n.shape) for n in graph.nodes] == [("stem.conv", (4, 8, 8)), ("stem.1", (4, 8, 8))]
+
+
+def test_own_blocks_win_over_imported_ones(write_spec):
+    write_spec("blocks:\n  b:\n    layers: [relu]\n", "lib.yaml")
+    spec = write_spec("imports: lib.yaml\ninput: [2, 4, 4]\nblocks:\n  b:\n    layers: [tanh]\nlayers: [b]\n", "use.yaml")
+    assert [n.op for n in archc.analyze(spec).nodes] == ["tanh"]
+
+
+@pytest.mark.parametrize("field", ["extends", "imports"])
+def test_cycles_are_detected(write_spec, field):
+    write_spec(f"{field}: b.yaml\nname: a\n", "a.yaml")
+    b = write_spec(f"{field}: a.yaml\nname: b\n", "b.yaml")
+    with pytest.raises(SpecError) as info:
+        load_spec(str(b))
+    diag = only_error(info.value)
+    assert diag.message == f"cyclic '{field}': 'b.yaml' is already being loaded"
+    assert str(diag.span).endswith("a.yaml:1:" + str(len(field) + 3))
+
+
+def test_extending_a_missing_file(write_spec):
+    spec = write_spec("extends: nowhere.yaml\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(str(spec))
+    diag = only_error(info.value)
+    assert "cannot extend 'nowhere.yaml': no such file" == diag.message and str(diag.span) == f"{spec}:1:10"
