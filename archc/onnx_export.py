@@ -92,6 +92,56 @@ def flat_outputs(out) -> list:
     return [out]
 
 
+def export_onnx(source, path=None, *, params: dict | None = None, input_shape=None, weights=None,
+                seed: int = 0, max_params: int | None = None, **options) -> ExportReport:
+    """Build a spec (path, YAML text or dict) and export it to ONNX; `path` defaults to NAME.onnx.
+
+    weights: a file saved by `archc build -o` (else the module built with `seed`).
+    options: those of `export_module` (batch, opset, fp16, simplify, check, provider, external_data).
+    """
+    from . import build
+    from .pipeline import analyze
+
+    limit = {} if max_params is None else {"max_params": max_params}
+    graph = analyze(source, params or {}, input_shape, **limit)
+    module = build(source, input_shape=input_shape, seed=seed, **(params or {}))
+    if weights is not None:
+        load_weights(module, weights)
+    target = Path(path) if path is not None else Path(f"{graph.name}.onnx")
+    names = [o.name for o in graph.outputs if not o.train_only]
+    return export_module(module, target, input_shape=graph.input_shape,
+                         output_names=_output_names(module, graph.input_shape, names), **options)
+
+
+def load_weights(module, path) -> None:
+    """Load a file saved by `archc build -o` (a dict with "state_dict") or a plain state_dict."""
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ExportFailed(f"cannot read weights from {path}: {_first_lines(exc, 2)}") from exc
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict):
+        raise ExportFailed(f"{path} holds no state_dict (expected a file saved by `archc build -o`)")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ExportFailed(f"the weights in {path} do not fit this spec: {_first_lines(exc, 4)}") from exc
+
+
+def _output_names(module, input_shape, names: list[str]) -> list[str]:
+    """ONNX output names: a dict output's keys, else the spec's output names, else output0, output1..."""
+    import torch
+
+    with torch.no_grad():
+        out = module.eval()(torch.zeros(EXAMPLE_BATCH, *input_shape))
+    if isinstance(out, dict):
+        return [str(k) for k in out]
+    count = len(flat_outputs(out))
+    return names if len(names) == count else ["output"] if count == 1 else [f"output{i}" for i in range(count)]
+
+
 def export_module(module, path, *, input_shape, input_name: str = "input", output_names=("output",),
                   batch: str | int = "dynamic", opset: int | None = None, fp16: bool = False,
                   simplify: bool = False, check: bool = True, provider: str | None = None,
