@@ -178,8 +178,12 @@ class Expander:
             items = value if isinstance(value, list) else PList([value], span=span)
             if not isinstance(value, list):
                 items.item_spans = [span]
-            return self.group(key, items, span, ctx, flow)
+            return self.dense_step(ctx, flow, self.group(key, items, span, ctx, flow), span)
         return self.item(value, span, ctx, flow, forced_name=key)
+
+    def dense_step(self, ctx: Ctx, flow: Flow, out: Flow, span) -> Flow:
+        """In a dense group every step's output is concatenated to its input (DenseNet)."""
+        return self.functional("concat", [flow, out], span, ctx, "cat") if ctx.dense else out
 
     def item(self, item, span, ctx: Ctx, flow: Flow, forced_name: str | None = None) -> Flow:
         try:
@@ -188,10 +192,7 @@ class Expander:
                 return self.loop(item, span, ctx, flow)
             if head == "if":
                 return self.condition(item, span, ctx, flow)
-            out = self.leaf(head, args, span, ctx, flow, forced_name)
-            if ctx.dense:
-                out = self.functional("concat", [flow, out], span, ctx, "cat")
-            return out
+            return self.dense_step(ctx, flow, self.leaf(head, args, span, ctx, flow, forced_name), span)
         except SpecError as exc:
             self.errors.add(exc)
             return Flow(flow.node, None)
@@ -398,7 +399,8 @@ class Expander:
         if branches:
             inputs = []
             for key in branches:
-                out = self.named(str(key), args[key], args.span_of(key), ctx.at(f".{head}.{key}"), flow)
+                branch_ctx = replace(ctx.at(f".{head}.{key}"), dense=False)  # a branch is not a dense step
+                out = self.named(str(key), args[key], args.span_of(key), branch_ctx, flow)
                 self.register(ctx, str(key), out)
                 inputs.append(out)
         if len(inputs) < 2:
@@ -487,7 +489,7 @@ class Expander:
             inner = ctx.enter(env={**ctx.env, **bound}).at(f".do(iteration {k})")
             if "name" in item:
                 local = self.template(str(item["name"]), inner.env, item.span_of("name"), ctx.path + ".name")
-                flow = self.group(local, item["do"], item.span_of("do"), inner, flow)
+                flow = self.dense_step(ctx, flow, self.group(local, item["do"], item.span_of("do"), inner, flow), span)
             else:
                 flow = self.body(item["do"], item.span_of("do"), inner, flow)
         return flow
