@@ -54,7 +54,12 @@ def parse_input(text: str) -> tuple[int, ...]:
 def analyze(source: SpecSource, params: dict | None = None, input_shape=None,
             max_params: int = limits.MAX_PARAMS) -> Graph:
     """Validate a spec and infer every shape; raises SpecError with every problem found."""
-    doc = load(source)
+    return analyze_doc(load(source), params, input_shape, max_params)
+
+
+def analyze_doc(doc: PMap, params: dict | None = None, input_shape=None,
+                max_params: int = limits.MAX_PARAMS) -> Graph:
+    """`analyze` for a spec already loaded with `load` (callers that also need the document)."""
     validate_structure(doc)
     file = doc.span.file if doc.span else None
     for key in ("input", "layers"):

@@ -1,0 +1,232 @@
+"""Straight-line `forward` source from the IR, shared by the built module and the emitted Python file.
+
+No torch here. Each needed node becomes one statement; values live in a few
+reused local variables (a value's variable is recycled once its last user has
+run), module levels are looked up once per call, and layers feeding only
+`train_only` outputs run inside `if self.training:` blocks at their place in
+the network, so eval mode never computes them.
+
+Two styles of module access:
+- `fast` (the built module): `m = self._modules` then `m["conv1"](x)`, which
+  avoids nn.Module.__getattr__ (slow, and a LeNet at batch 1 would feel it);
+- `readable` (the emitted file): `self.conv1(x)`, `self.features[0](x)`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from ..ir import INPUT, Graph, Node
+
+MERGE_CODE = {
+    "concat": lambda args: f"torch.cat([{', '.join(args)}], 1)",
+    "add": lambda args: " + ".join(args),
+}
+# Producers whose backward does not need their own output, so a dying output may be overwritten in place.
+INPLACE_SAFE_PRODUCERS = frozenset({"conv", "linear", "batchnorm", "add", "concat", "maxpool", "avgpool"})
+_VALUE_NAME = re.compile(r"^(x|y|z|x\d+)$")
+
+
+def value_names():
+    yield from ("x", "y", "z")
+    k = 3
+    while True:
+        yield f"x{k}"
+        k += 1
+
+
+@dataclass
+class ModuleTree:
+    """The module levels of a graph: for each level path ('' is the model), its child names in order."""
+
+    children: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graph: Graph) -> "ModuleTree":
+        tree = cls({"": []})
+        for node in graph.nodes:
+            if node.module is None:
+                continue
+            parts = node.module.split(".")
+            for depth in range(len(parts)):
+                parent = ".".join(parts[:depth])
+                tree.children.setdefault(parent, [])
+                if parts[depth] not in tree.children[parent]:
+                    tree.children[parent].append(parts[depth])
+        return tree
+
+    def numbered(self, path: str) -> bool:
+        """A level whose children are exactly 0, 1, ..., n-1 (an nn.Sequential)."""
+        names = self.children.get(path, [])
+        return bool(names) and names == [str(i) for i in range(len(names))]
+
+    def is_level(self, path: str) -> bool:
+        return path in self.children
+
+
+def needed_nodes(graph: Graph) -> tuple[list[Node], set[str]]:
+    """The nodes some output depends on (in order), and those only `train_only` outputs need."""
+    def ancestors(roots) -> set[str]:
+        seen, stack = set(), [r for r in roots if r != INPUT]
+        while stack:
+            node_id = stack.pop()
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            stack.extend(i for i in graph.by_id[node_id].inputs if i != INPUT)
+        return seen
+
+    everything = ancestors(o.node for o in graph.outputs)
+    for_eval = ancestors(o.node for o in graph.outputs if not o.train_only)
+    return [n for n in graph.nodes if n.id in everything], everything - for_eval
+
+
+def inplace_nodes(graph: Graph) -> set[str]:
+    """ReLUs and two-way adds that may overwrite their (first) input, as torchvision's ResNet does.
+
+    Only where that input dies at the node, is not the model's input, and comes from an op whose
+    backward does not need its own output.
+    """
+    order, _ = needed_nodes(graph)
+    last = _last_uses(graph, order)
+    found = set()
+    for k, node in enumerate(order):
+        source = node.inputs[0]
+        if source == INPUT or last[source] != k or graph.by_id[source].op not in INPLACE_SAFE_PRODUCERS:
+            continue
+        if node.op == "relu" or (node.op == "add" and len(node.inputs) == 2 and node.inputs[1] != source):
+            found.add(node.id)
+    return found
+
+
+def _last_uses(graph: Graph, order: list[Node]) -> dict[str, int]:
+    last = {}
+    for k, node in enumerate(order):
+        for source in node.inputs:
+            last[source] = k
+    for output in graph.outputs:
+        last[output.node] = len(order)
+    return last
+
+
+class _Levels:
+    """Local names for module levels, each bound once per section of the forward."""
+
+    def __init__(self, tree: ModuleTree, style: str):
+        self.tree, self.style = tree, style
+        self.names: dict[str, str] = {}
+        taken = {"self", "torch", "m"}
+        for path in tree.children:
+            if not path:
+                continue
+            base = re.sub(r"\W", "_", path)
+            base = base if base.isidentifier() and not keyword.iskeyword(base) else f"_{base}"
+            name = base if not _VALUE_NAME.match(base) else f"{base}_"
+            k = 2
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+            self.names[path] = name
+        self.bound: list[set[str]] = [set()]
+
+    def ref(self, path: str, out: list[str], indent: str) -> str:
+        """An expression for level `path` (binding it to a local first if needed)."""
+        if not path and self.style == "readable":
+            return "self"
+        name = self.names.get(path, "m")
+        if not any(path in bound for bound in self.bound):
+            if path:
+                parent, _, leaf = path.rpartition(".")
+                expr = self.child(parent, leaf, out, indent) + ("._modules" if self.style == "fast" else "")
+            else:
+                expr = "self._modules"
+            out.append(f"{indent}{name} = {expr}")
+            self.bound[-1].add(path)
+        return name
+
+    def child(self, parent: str, leaf: str, out: list[str], indent: str) -> str:
+        """An expression for the child `leaf` of level `parent`."""
+        base = self.ref(parent, out, indent)
+        if self.style == "fast":
+            return f'{base}["{leaf}"]'
+        if leaf.isidentifier():
+            return f"{base}.{leaf}"
+        if self.tree.numbered(parent):
+            return f"{base}[{leaf}]"
+        return f'getattr({base}, "{leaf}")' if not parent else f'{base}["{leaf}"]'
+
+
+def forward_source(graph: Graph, style: str = "fast", indent: str = "") -> str:
+    """The source of `def forward(self, x): ...` computing the graph's outputs."""
+    order, train_only = needed_nodes(graph)
+    last = _last_uses(graph, order)
+    inplace = inplace_nodes(graph)
+    levels = _Levels(ModuleTree.of(graph), style)
+    pad = indent + "    "
+    lines = [f"{indent}def forward(self, x):"]
+    names = value_names()
+    var = {INPUT: next(names)}
+    free: list[str] = []
+    in_training_block = False
+
+    def fresh() -> str:
+        if free:
+            free.sort(key=_name_rank)
+            return free.pop(0)
+        return next(names)
+
+    for k, node in enumerate(order):
+        if (node.id in train_only) != in_training_block:
+            in_training_block = not in_training_block
+            if in_training_block:
+                lines.append(f"{pad}if self.training:")
+                levels.bound.append(set())
+            else:
+                levels.bound.pop()
+        body = pad + ("    " if in_training_block else "")
+        args = [var[i] for i in node.inputs]
+        dying = list(dict.fromkeys(i for i in node.inputs if last.get(i) == k))
+        if node.module is None:
+            if node.op not in MERGE_CODE:
+                raise NotImplementedError(f"no code for the functional op '{node.op}'")
+            call = MERGE_CODE[node.op](args)
+            if node.id in inplace:
+                call = None
+                lines.append(f"{body}{args[0]} += {args[1]}")
+        else:
+            parent, _, leaf = node.module.rpartition(".")
+            call = f"{levels.child(parent, leaf, lines, body)}({', '.join(args)})"
+        if dying:
+            target = var[node.inputs[0]] if node.inputs[0] in dying else var[dying[0]]
+        else:
+            target = fresh()
+        for source in dying:
+            if var[source] != target and var[source] not in free:
+                free.append(var[source])
+        var[node.id] = target
+        if call is not None:
+            lines.append(f"{body}{target} = {call}")
+    if in_training_block:
+        levels.bound.pop()
+    lines.extend(_returns(graph, var, pad))
+    return "\n".join(lines) + "\n"
+
+
+def _name_rank(name: str) -> tuple[int, str]:
+    return (0, name) if len(name) == 1 else (1, name.rjust(8))
+
+
+def _returns(graph: Graph, var: dict[str, str], pad: str) -> list[str]:
+    def tuple_of(outputs) -> str:
+        names = [var[o.node] for o in outputs]
+        return names[0] if len(names) == 1 else ", ".join(names)
+
+    everything = graph.outputs
+    for_eval = [o for o in everything if not o.train_only]
+    if len(for_eval) == len(everything):
+        return [f"{pad}return {tuple_of(everything)}"]
+    lines = [f"{pad}if self.training:", f"{pad}    return {tuple_of(everything)}"]
+    lines.append(f"{pad}return {tuple_of(for_eval)}" if for_eval else f"{pad}return ()")
+    return lines

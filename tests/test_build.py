@@ -1,0 +1,107 @@
+"""archc.build against torchvision itself: module tree, state_dict keys, outputs, determinism."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision
+
+import archc
+from conftest import SPECS
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_resnet_matches_torchvision(name):
+    model = archc.build(SPECS / f"{name}.yaml")
+    reference = getattr(torchvision.models, name)(weights=None)
+    assert list(model.state_dict()) == list(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    model.eval(), reference.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-5)
+
+
+def test_levels_are_indexable_and_named_like_the_spec():
+    model = archc.build(SPECS / "resnet18.yaml")
+    assert isinstance(model.layer1, torch.nn.Sequential) and len(model.layer2) == 2
+    assert model.layer2[0].downsample[0].stride == (2, 2)
+    assert model.get_submodule("layer2.0.conv1") is model.layer2[0].conv1
+
+
+def test_params_override_like_set():
+    model = archc.build(SPECS / "resnet18.yaml", num_classes=10)
+    assert model.fc.out_features == 10
+    assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_seed_makes_builds_identical_and_leaves_global_rng_alone():
+    state = torch.random.get_rng_state()
+    first = archc.build(SPECS / "resnet18.yaml", seed=3).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = archc.build(SPECS / "resnet18.yaml", seed=3).state_dict()
+    third = archc.build(SPECS / "resnet18.yaml", seed=4).state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not torch.equal(first["conv1.weight"], third["conv1.weight"])
+
+
+TINY = """
+name: tiny
+input: [3, 8, 8]
+layers:
+  - conv: {name: stem, out: 4, kernel: 3, padding: 1}
+  - relu
+  - add:
+      a: [conv: {out: 4, kernel: 3, padding: 1}, batchnorm]
+      b: []
+  - relu
+  - adaptive_avgpool: {out: 1}
+  - flatten
+  - linear: {name: head, out: 2}
+"""
+
+
+def _same_outputs(a, b, x):
+    a.eval(), b.eval()
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_deepcopy_pickle_and_device_move():
+    model = archc.build(TINY, seed=0)
+    x = torch.randn(2, 3, 8, 8)
+    _same_outputs(model, copy.deepcopy(model), x)
+    _same_outputs(model, pickle.loads(pickle.dumps(model)), x)
+    _same_outputs(model, copy.deepcopy(model).to("cpu", torch.float64).float(), x)
+
+
+def test_unpickles_in_a_fresh_process(tmp_path):
+    model = archc.build(TINY, seed=0).eval()
+    x = torch.randn(2, 3, 8, 8)
+    torch.save({"model": model, "x": x, "y": model(x).detach()}, tmp_path / "m.pt")
+    code = ("import torch; d = torch.load(r'%s', weights_only=False); "
+            "assert torch.equal(d['model'](d['x']), d['y'])" % (tmp_path / "m.pt"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_torch_compile_and_export():
+    model = archc.build(TINY, seed=0).eval()
+    x = torch.randn(2, 3, 8, 8)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x), model(x))
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x), model(x))
+
+
+def test_import_archc_stays_torch_free():
+    code = "import sys, archc; archc.analyze(r'%s'); assert 'torch' not in sys.modules" % (SPECS / "resnet18.yaml")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
