@@ -4,17 +4,24 @@ The model is written and checked in a staging folder beside the target and only 
 output name (through `archc.atomic`) once every check passed, so a failed export never leaves a
 file under that name. With `--fp16` the module runs in float16 inside casts at its boundary
 (inputs and outputs stay float32) and is compared with the float32 module at a looser tolerance.
+Adaptive max pools whose sizes do not divide are unrolled for the exporter (it has no ONNX
+function for them); parity against the original module checks the rewrite. Imports torch.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
 
 from . import runtime
 from .atomic import atomic_path
@@ -59,20 +66,56 @@ class ExportReport:
     parity: list[Parity] = field(default_factory=list)
 
 
-def _float16_boundary(module):
-    """A float16 copy of `module` that takes and returns float32 tensors."""
-    import torch
+def _exportable(module):
+    """`module`, or a copy whose adaptive max pools are unrolled: torch's exporter has no ONNX
+    function for adaptive_max_pool when the input size is not a multiple of the output size."""
+    if not any(isinstance(m, (torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d)) for m in module.modules()):
+        return module
+    module = copy.deepcopy(module)
+    for name, child in list(module.named_modules()):
+        if isinstance(child, (torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d)) and not child.return_indices:
+            parent, _, attr = name.rpartition(".")
+            replacement = UnrolledAdaptiveMaxPool(child)
+            if not name:
+                return replacement
+            setattr(module.get_submodule(parent), attr, replacement)
+    return module
 
-    class Float16Boundary(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
 
-        def forward(self, x):
-            out = self.inner(x.half())
-            return _map_tensors(out, lambda t: t.float())
+class UnrolledAdaptiveMaxPool(torch.nn.Module):
+    """Adaptive max pooling as one max per output cell (PyTorch's windows: floor(i*L/o) to
+    ceil((i+1)*L/o)); the spatial sizes are static in an export, only the batch is dynamic."""
 
-    return Float16Boundary(copy.deepcopy(module).half()).eval()
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x):
+        spatial = tuple(x.shape[2:])
+        size = self.pool.output_size
+        size = (size,) * len(spatial) if isinstance(size, int) else tuple(size)
+        out = tuple(s if o is None else o for s, o in zip(spatial, size))
+        if all(s % o == 0 for s, o in zip(spatial, out)):
+            return self.pool(x)
+        cells = []
+        for index in itertools.product(*(range(o) for o in out)):
+            region = x
+            for dim, (i, o, s) in enumerate(zip(index, out, spatial)):
+                start, end = i * s // o, -(-(i + 1) * s // o)
+                region = region.narrow(2 + dim, start, end - start)
+            cells.append(region.amax(dim=tuple(range(2, x.dim()))))
+        return torch.stack(cells, -1).unflatten(-1, out)
+
+
+class Float16Boundary(torch.nn.Module):
+    """A float16 copy of a module that takes and returns float32 tensors."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.inner = copy.deepcopy(module).half()
+
+    def forward(self, x):
+        return _map_tensors(self.inner(x.half()), lambda t: t.float())
 
 
 def _map_tensors(out, fn):
@@ -115,8 +158,6 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
 
 def load_weights(module, path) -> None:
     """Load a file saved by `archc build -o` (a dict with "state_dict") or a plain state_dict."""
-    import torch
-
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -132,8 +173,6 @@ def load_weights(module, path) -> None:
 
 def _output_names(module, input_shape, names: list[str]) -> list[str]:
     """ONNX output names: a dict output's keys, else the spec's output names, else output0, output1..."""
-    import torch
-
     with torch.no_grad():
         out = module.eval()(torch.zeros(EXAMPLE_BATCH, *input_shape))
     if isinstance(out, dict):
@@ -152,14 +191,12 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
     does, above ~1.5 GB; protobuf cannot hold 2 GB), True always, False never.
     Raises ExportFailed (nothing left under `path`) or runtime.ProviderUnavailable.
     """
-    import torch
-
     chosen = runtime.choose(provider) if check else None
     target = Path(path)
     dynamic = batch == "dynamic"
     example_batch = EXAMPLE_BATCH if dynamic else int(batch)
     module = module.eval()
-    exported = _float16_boundary(module) if fp16 else module
+    exported = Float16Boundary(_exportable(module)).eval() if fp16 else _exportable(module)
     start = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -188,8 +225,6 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
 
 
 def _export(module, example, staged: Path, input_name, output_names, dynamic, opset, external_data) -> None:
-    import torch
-
     dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
     try:
         with torch.no_grad():
@@ -211,8 +246,6 @@ def _simplify(staged: Path) -> None:
 
 
 def _check(staged: Path) -> None:
-    import onnx
-
     try:
         onnx.checker.check_model(str(staged))  # by path: works with external data and > 2 GB
     except onnx.checker.ValidationError as exc:
@@ -224,9 +257,6 @@ def parity(model_path, module, input_shape, batch: int, provider: str, tolerance
     """Run the ONNX file and `module` (float32, eval) on one random batch and compare the outputs.
 
     scale_atol multiplies atol by max(1, largest |output|) (used for float16)."""
-    import numpy as np
-    import torch
-
     rtol, atol = tolerance
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(batch))
     with torch.no_grad():
@@ -260,8 +290,6 @@ def _parity_message(failed: list[Parity], provider: str, tolerance, kept: Path |
 
 
 def _describe(staged: Path, target: Path, batch, dtype: str, simplified: bool) -> ExportReport:
-    import onnx
-
     model = onnx.load(str(staged), load_external_data=False)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     data = staged.with_name(staged.name + ".data")
