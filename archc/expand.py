@@ -103,6 +103,13 @@ def shape_env(shape: Shape | None) -> dict:
     return env
 
 
+def single_item(item, span) -> PList:
+    """A one-item list of layers, positioned at the item."""
+    items = PList([item], span=span)
+    items.item_spans = [span]
+    return items
+
+
 class Expander:
     def __init__(self, doc: PMap, params: dict, file: str | None, max_params: int):
         self.doc = doc
@@ -173,11 +180,9 @@ class Expander:
         if value is None or (isinstance(value, list) and not value):
             return flow
         if key.startswith("_"):
-            return self.body(value if isinstance(value, list) else [value], span, ctx, flow)
+            return self.body(value if isinstance(value, list) else single_item(value, span), span, ctx, flow)
         if isinstance(value, list) or (isinstance(value, PMap) and any(k in value for k in CONTROL)):
-            items = value if isinstance(value, list) else PList([value], span=span)
-            if not isinstance(value, list):
-                items.item_spans = [span]
+            items = value if isinstance(value, list) else single_item(value, span)
             return self.dense_step(ctx, flow, self.group(key, items, span, ctx, flow), span)
         return self.item(value, span, ctx, flow, forced_name=key)
 
@@ -245,8 +250,10 @@ class Expander:
             name = rendered
         inputs = [flow]
         if "from" in args:
-            refs = args["from"] if isinstance(args["from"], list) else [args["from"]]
-            inputs = [self.ref(r, ctx, args.span_of("from"), ctx.path + ".from") for r in refs]
+            raw = args["from"]
+            refs = raw if isinstance(raw, list) else [raw]
+            spans = [raw.span_of(i) if isinstance(raw, PList) else args.span_of("from") for i in range(len(refs))]
+            inputs = [self.ref(r, ctx, s, ctx.path + ".from") for r, s in zip(refs, spans)]
         side = bool(args.get("side", False))
         return name, inputs, side
 
@@ -281,6 +288,12 @@ class Expander:
         if name is not None:
             ctx.refs.maps[0][name] = flow
 
+    def poisoned(self, ctx: Ctx, name: str | None, flow: Flow) -> Flow:
+        """An item whose input is already wrong: its name stays defined, so no follow-on 'undefined' errors."""
+        out = Flow(flow.node, None)
+        self.register(ctx, name, out)
+        return out
+
     # -- ops ----------------------------------------------------------------------------------
 
     def op(self, head: str, args: PMap, span, ctx: Ctx, flow: Flow, forced_name: str | None) -> Flow:
@@ -290,7 +303,7 @@ class Expander:
         env = {**ctx.env, **shape_env(shapes[0])}
         if None in shapes:
             self.attrs_without_shape(head, args, env, span, ctx)
-            return Flow(flow.node, None)
+            return self.poisoned(ctx, name, flow)
         attrs = self.attrs(head, args, env, span, ctx)
         if len(inputs) != 1:
             raise error(f"{head} takes one input, 'from' gives {len(inputs)}", args.span_of("from"), ctx.path)
@@ -440,7 +453,7 @@ class Expander:
                 raise error(f"block '{head}' param '{key}': {problem}", args.span_of(key), where)
             values[key] = value
         if shape is None:
-            return Flow(flow.node, None)
+            return self.poisoned(ctx, name, flow)
         layers = definition.get("layers")
         block_ctx = replace(ctx, blocks=ctx.blocks + (head,), path=f"{ctx.path} -> blocks.{head}.layers")
         out = self.group(name, layers, definition.span_of("layers"), block_ctx, inputs[0], kind="block",
