@@ -99,6 +99,8 @@ def parse(text: str) -> ast.Expression:
                             hint="allowed: arithmetic, comparisons, and/or/not, a if c else b, lists, x[i], "
                                  + ", ".join(FUNCTIONS))
         if isinstance(node, ast.Call):
+            if not isinstance(node.func, (ast.Name, *_ALLOWED)):
+                continue  # calling `x.attr` or a lambda: reported when the walk reaches the callee
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 name = node.func.id if isinstance(node.func, ast.Name) else "this"
                 raise ExprError(f"cannot call '{name}' in an expression",

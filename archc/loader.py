@@ -152,7 +152,13 @@ def parse_yaml(text: str, file: str):
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and problem.startswith("but "):  # "expected a single document ..., but found another"
+            problem = f"{exc.context}, {problem}"
         hint = _yaml_hint(problem, text, mark)
+        opened, what = exc.context_mark, _OPENED.get((exc.context or "").split(" a ")[-1])
+        if what and opened is not None and mark is not None and opened.line != mark.line:
+            started = f"see {what} at line {opened.line + 1}, column {opened.column + 1}"
+            hint = f"{hint}; {started}" if hint else started
         raise error(f"invalid YAML: {problem}", _mark_span(file, mark), hint=hint) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", Span(file, 1, 1)) from None
@@ -160,6 +166,10 @@ def parse_yaml(text: str, file: str):
         raise error("the YAML is nested too deeply", Span(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+_OPENED = {"flow mapping": "the '{'", "flow sequence": "the '['", "quoted scalar": "the opening quote",
+           "block mapping": "the mapping", "block collection": "the enclosing list or mapping"}
 
 
 def _yaml_hint(problem: str, text: str, mark) -> str | None:
@@ -172,6 +182,10 @@ def _yaml_hint(problem: str, text: str, mark) -> str | None:
         return "a bracket is not closed, or a comma is missing"
     if "mapping values are not allowed" in problem:
         return "check the indentation, or quote a value that contains ': '"
+    if "expected <block end>" in problem:
+        return "check the indentation: the items of one list or mapping start in the same column"
+    if "single document" in problem:
+        return "a spec is one YAML document: remove the '---' and what follows, or split the file"
     return None
 
 
@@ -204,14 +218,24 @@ def read_text(path: str) -> str:
 
 def load_document(path: str):
     """Load one file as a positioned mapping, without resolving extends/imports."""
-    doc = parse_yaml(read_text(path), path)
+    text = read_text(path)
+    doc = parse_yaml(text, path)
     if doc is None:
         raise error("the spec is empty", Span(path, 1, 1), hint="a spec needs at least 'name', 'input' and 'layers'")
     if not isinstance(doc, PMap):
-        kind = "a list" if isinstance(doc, list) else f"a {type(doc).__name__} scalar"
-        span = getattr(doc, "span", None) or Span(path, 1, 1)
+        kind = "a list" if isinstance(doc, list) else "a single value, not 'key: value' lines"
+        span = getattr(doc, "span", None) or _first_content(path, text)
         raise error(f"a spec must be a mapping, found {kind}", span, hint="start with 'name:', 'input:' and 'layers:'")
     return doc
+
+
+def _first_content(path: str, text: str) -> Span:
+    """Where the first line that is not blank or a comment starts."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip()
+        if stripped and not stripped.startswith("#"):
+            return Span(path, number, len(line) - len(stripped) + 1, len(stripped.rstrip()))
+    return Span(path, 1, 1)
 
 
 def _relative(base_file: str, target: str) -> str:

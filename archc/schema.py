@@ -158,15 +158,38 @@ def _span(container, key, *, key_only: bool = False):
     return None
 
 
+_JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "true or false",
+               "integer": "an integer", "number": "a number", "null": "null"}
+
+
 def _type_name(value) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    for cls, name in ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"),
+                      (int, "an integer"), (float, "a number")):
+        if isinstance(value, cls):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _misspelt(node, schema: dict, wanted: str) -> bool:
+    """Whether `node` has an unknown key that looks like a misspelling of `wanted`."""
+    allowed = schema.get("properties", {})
+    return bool(did_you_mean(wanted, [k for k in node if k not in allowed]))
+
+
+def _fitting_alternatives(err) -> list:
+    """Of the alternatives a value matched none of, the errors of those whose type fits the value."""
+    from jsonschema.exceptions import best_match
+
+    fitting = [e for e in err.context if not (e.validator == "type" and e.absolute_path == err.absolute_path)]
+    return fitting or [best_match(err.context)]
 
 
 def _diagnostics(doc, err) -> list[Diagnostic]:
     parent, key, where = _locate(doc, err.absolute_path)
     node = err.instance
     span = _span(parent, key) if parent is not None else getattr(doc, "span", None)
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        return [d for sub in _fitting_alternatives(err) for d in _diagnostics(doc, sub)]
     if err.validator == "additionalProperties" and isinstance(node, dict):
         allowed = list(err.schema.get("properties", {}))
         extras = [k for k in node if k not in allowed]
@@ -175,16 +198,24 @@ def _diagnostics(doc, err) -> list[Diagnostic]:
                            did_you_mean(k, allowed) or ("allowed: " + ", ".join(allowed) if allowed else None))
                 for k in extras]
     if err.validator == "required":
-        missing = [k for k in err.validator_value if k not in node]
+        missing = [k for k in err.validator_value if k not in node and not _misspelt(node, err.schema, k)]
         return [Diagnostic(f"missing required key '{k}'" + (f" in '{where}'" if where else ""),
                            getattr(node, "span", span), where, f"add '{k}: ...'") for k in missing]
     if err.validator == "dependentRequired":
         return [Diagnostic(f"a spec with '{k}' also needs '{need}'", getattr(node, "span", span), where,
                            f"add '{need}: ...'") for k, needs in err.validator_value.items() if k in node
-                for need in needs if need not in node]
+                for need in needs if need not in node and not _misspelt(node, err.schema, need)]
     if err.validator == "type":
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        return [Diagnostic(f"expected {' or '.join(expected)}, found {_type_name(node)}", span, where)]
+        wanted = " or ".join(_JSON_TYPES.get(t, t) for t in expected)
+        return [Diagnostic(f"expected {wanted}, found {_type_name(node)}", span, where,
+                           "a string here is an expression" if "string" in expected and len(expected) > 1 else None)]
+    if err.validator in ("minItems", "maxItems"):
+        bound = "at least" if err.validator == "minItems" else "at most"
+        return [Diagnostic(f"expected {bound} {err.validator_value} values, found {len(node)}: {node}", span, where,
+                           err.schema.get("description"))]
+    if err.validator == "minimum":
+        return [Diagnostic(f"expected a number >= {err.validator_value}, found {node}", span, where)]
     if err.validator in ("minProperties", "maxProperties") and isinstance(node, dict):
         return [Diagnostic(f"a layer is one op or block written as 'op: {{attributes}}'; found "
                            f"{len(node)} keys ({', '.join(map(str, node))})", getattr(node, "span", span), where,
