@@ -145,9 +145,11 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
     from . import build
     from .pipeline import analyze
 
+    if options.get("check", True):
+        runtime.choose(options.get("provider"))  # refuse an unusable provider before building anything
     limit = {} if max_params is None else {"max_params": max_params}
     graph = analyze(source, params or {}, input_shape, **limit)
-    module = build(source, input_shape=input_shape, seed=seed, **(params or {}))
+    module = build(source, input_shape=input_shape, seed=seed, **limit, **(params or {}))
     if weights is not None:
         load_weights(module, weights)
     target = Path(path) if path is not None else Path(f"{graph.name}.onnx")
