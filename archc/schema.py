@@ -12,10 +12,12 @@ from functools import lru_cache
 from importlib import resources
 
 from .errors import Diagnostic, SpecError, did_you_mean
+from .init import schema as init_schema
 from .loader import PList, PMap
 from .ops import MERGES, REGISTRY
 
 SCHEMA_FILE = "spec.schema.json"
+INIT = init_schema()
 EXPR = {"type": "string", "description": "an expression, e.g. '4 * growth' or 'floor(in_channels / 2)'"}
 _KIND = {
     "int": {"type": ["integer", "string"]},
@@ -100,6 +102,7 @@ def generate() -> dict:
         "output": {"type": ["string", "object"], "properties": {"from": {"type": "string"},
                    "train_only": {"type": "boolean"}, "if": {"type": ["string", "boolean"]}},
                    "required": ["from"], "additionalProperties": False},
+        **INIT["defs"],
         **{f"op_{name}": _op_schema(op) for name, op in sorted(REGISTRY.items())},
     }
     return {
@@ -116,7 +119,7 @@ def generate() -> dict:
             "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3,
                       "description": "input shape without the batch: [C, H, W] or [features]"},
             "params": {"type": ["object", "null"], "description": "spec params and their defaults"},
-            "init": {"type": "object", "description": "initialisation per layer kind"},
+            "init": INIT["section"],
             "blocks": {"type": ["object", "null"], "additionalProperties": _REF("block")},
             "layers": _REF("body"),
             "outputs": {"type": "array", "items": _REF("output"), "minItems": 1},

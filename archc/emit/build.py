@@ -27,17 +27,20 @@ def build(source, *, input_shape=None, seed: int | None = None, max_params: int 
     return build_from_graph(graph, spec, seed)
 
 
-def build_from_graph(graph: Graph, spec: dict, seed: int | None = None):
-    """The module of an analysed graph; `spec` (plain) supplies `init:` and is kept for saving."""
+def build_from_graph(graph: Graph, spec: dict, seed: int | None = None, device: str | None = None):
+    """The module of an analysed graph; `spec` (plain) supplies `init:` and is kept for saving.
+
+    `device="meta"` gives the structure only (no memory, no initialisation).
+    """
     import torch
 
     from .torch_module import build_module
 
     if seed is None:
-        model = build_module(graph, spec.get("init"))
+        model = build_module(graph, spec.get("init"), device)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build_module(graph, spec.get("init"))
+            model = build_module(graph, spec.get("init"), device)
     model.archc_spec = {"spec": spec, "params": plain(graph.params), "input_shape": list(graph.input_shape)}
     return model
