@@ -1,0 +1,149 @@
+"""The zoo, statically: every spec's parameter count, output shape and MACs against its reference.
+
+References are torchvision's models and the seeds' own networks (tests/seed_reference.py), both built
+on the meta device: shapes without memory, weights or arithmetic. MACs are compared with torch's
+FlopCounterMode, which counts exactly the conv and matmul FLOPs (2 per multiply-accumulate).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+import torchvision.models as tvm
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import archc
+import seed_reference as seeds
+from archc.cli import run
+from conftest import SPECS
+
+# spec -> (torchvision constructor, its kwargs)
+TORCHVISION = {
+    "alexnet": (tvm.alexnet, {}),
+    "alexnet_finetune": (tvm.alexnet, {"num_classes": 2}),
+    **{f"vgg{d}{bn}": (getattr(tvm, f"vgg{d}{bn}"), {}) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+    "googlenet": (tvm.googlenet, {"aux_logits": True, "init_weights": False}),
+    **{f"resnet{d}": (getattr(tvm, f"resnet{d}"), {}) for d in (18, 34, 50, 101, 152)},
+    **{f"densenet{d}": (getattr(tvm, f"densenet{d}"), {}) for d in (121, 161, 169, 201)},
+}
+
+# spec -> seed reference (a factory of the seed's network, unmaterialised)
+SEEDS = {
+    "lenet5": seeds.LeNet5,
+    "alexnet_paper": lambda: seeds.AlexNetPaper(num_classes=1000),
+    "lenet": seeds.d2l_lenet,
+    "bn_lenet": seeds.d2l_bn_lenet,
+    "vgg_small": seeds.d2l_vgg,
+    "nin": seeds.d2l_nin,
+    "googlenet_d2l": seeds.d2l_googlenet,
+    "resnet_d2l": seeds.d2l_resnet,
+    "densenet_bc_100": seeds.DenseNetBC,
+}
+
+
+def spec(name: str) -> str:
+    return str(SPECS / f"{name}.yaml")
+
+
+def on_meta(name: str) -> nn.Module:
+    ctor, kwargs = TORCHVISION[name]
+    with torch.device("meta"):
+        return ctor(weights=None, **kwargs)
+
+
+def torch_macs(model: nn.Module, x: torch.Tensor) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def numel(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_every_spec_file_is_covered():
+    names = {p.stem for p in SPECS.glob("*.yaml")}
+    bases = {"resnet", "vgg", "densenet"}       # family bases, each equal to a covered variant
+    assert names - bases == set(TORCHVISION) | set(SEEDS)
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_matches_torchvision_statically(name):
+    graph = archc.analyze(spec(name))
+    model = on_meta(name)
+    x = torch.zeros(1, *graph.input_shape, device="meta")
+    # googlenet's aux heads only run in training; the spec counts them, so count them in torch too
+    model.train(name == "googlenet")
+    assert graph.total_params == numel(model)
+    assert graph.total_macs == torch_macs(model, x)
+    out = model.eval()(x)
+    assert graph.shape_of(graph.outputs[0].node) == tuple(out.shape[1:])
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet50", "googlenet"])
+def test_num_classes_param_matches_torchvision(name):
+    graph = archc.analyze(spec(name), {"num_classes": 10})
+    ctor, kwargs = TORCHVISION[name]
+    with torch.device("meta"):
+        model = ctor(weights=None, **{**kwargs, "num_classes": 10})
+    assert graph.total_params == numel(model)
+    assert all(graph.shape_of(o.node) == (10,) for o in graph.outputs)
+
+
+def test_googlenet_without_aux_heads_matches_torchvision():
+    graph = archc.analyze(spec("googlenet"), {"aux_logits": False})
+    with torch.device("meta"):
+        model = tvm.googlenet(weights=None, aux_logits=False, init_weights=False)
+    assert graph.total_params == numel(model)
+    assert [o.train_only for o in graph.outputs] == [False]
+    assert graph.total_macs == torch_macs(model.train(), torch.zeros(1, 3, 224, 224, device="meta"))
+
+
+def test_googlenet_aux_outputs_are_train_only_in_torchvision_order():
+    graph = archc.analyze(spec("googlenet"))
+    assert [(o.name, o.train_only) for o in graph.outputs] == [("fc", False), ("aux2", True), ("aux1", True)]
+
+
+def seed_on_meta(name: str, input_shape) -> nn.Module:
+    with torch.device("meta"):
+        return seeds.materialize(SEEDS[name](), input_shape, "meta")
+
+
+def weighted_layer_shapes(model: nn.Module, input_shape) -> list[tuple]:
+    """Output shapes (batch dropped) of the reference's leaf modules that own parameters, in call order."""
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+             for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(2, *input_shape, device="meta"))
+    for h in hooks:
+        h.remove()
+    return shapes
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_matches_seed_network(name):
+    graph = archc.analyze(spec(name))
+    model = seed_on_meta(name, graph.input_shape)
+    assert graph.total_params == numel(model)
+    expected = weighted_layer_shapes(model, graph.input_shape)
+    assert [n.shape for n in graph.nodes if n.params] == expected
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(2, *graph.input_shape, device="meta"))
+    assert graph.shape_of(graph.outputs[0].node) == tuple(out.shape[1:])
+    assert graph.total_macs == torch_macs(model, torch.zeros(1, *graph.input_shape, device="meta"))
+
+
+def printed_shapes(text: str) -> list[list[int]]:
+    return [[int(v) for v in m.split(",")][1:] for m in re.findall(r"torch\.Size\(\[([\d, ]+)\]\)", text)]
+
+
+@pytest.mark.parametrize("name, depth", [("lenet", 0), ("nin", 1), ("resnet_d2l", 1)])
+def test_archc_shapes_prints_the_seed_layer_summary(name, depth, capsys):
+    assert run(["shapes", "--json", "--depth", str(depth), spec(name)]) == 0
+    rows = json.loads(capsys.readouterr().out)["layers"]
+    assert [row["shape"] for row in rows] == printed_shapes(seeds.PRINTED_SUMMARIES[name])
