@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+import yaml
 
 import archc
 from archc.errors import SpecError
@@ -343,3 +344,25 @@ def test_spatial_collapse_names_the_layer_and_its_input():
     (diag,) = errors_of("input: [3, 4, 4]\nlayers:\n  - maxpool: {name: pool, kernel: 2}\n  - conv: {out: 2, kernel: 3}\n")
     assert diag.message.startswith("conv '1' kernel 3 (with dilation) is larger than the padded input 2 along height")
     assert diag.message.endswith("after 'pool' (maxpool)") and (diag.span.line, diag.span.col) == (4, 5)
+
+
+# -- the documented examples ---------------------------------------------------------------------
+
+DOCS = SPECS.parent / "docs"
+EXAMPLES = sorted((DOCS / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_documented_example_validates_and_is_shown_verbatim(path):
+    text = path.read_text()
+    if set(yaml.safe_load(text)) == {"blocks"}:  # a library of blocks: checked through a spec that imports it
+        assert any(f"imports: [{path.name}]" in other.read_text() for other in EXAMPLES)
+    else:
+        assert archc.analyze(path).nodes
+    assert f"```yaml\n{text}```" in (DOCS / "spec-language.md").read_text()
+
+
+def test_documented_names_are_the_module_names():
+    graph = archc.analyze(DOCS / "examples" / "naming.yaml")
+    assert [n.module for n in graph.nodes if n.params] == ["features.0", "features.3", "head.hidden.0", "head.fc"]
+    assert archc.analyze(DOCS / "examples" / "params.yaml", {"drop": 0}).params["drop"] == 0.0
