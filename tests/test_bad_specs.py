@@ -122,13 +122,13 @@ def _commands() -> list[list[str]]:
     from archc.cli import _register, main
 
     _register()
-    commands = [["shapes"]]
+    commands = [["validate"], ["shapes"]]
     if "graph" in main.commands:
         commands.append(["graph"])
     if "build" in main.commands:
         commands.append(["build"])
     if "export" in main.commands:
-        commands.append(["export"])
+        commands.append(["export", "--onnx"])
     return commands
 
 

@@ -105,3 +105,87 @@ def test_import_archc_stays_torch_free():
     code = "import sys, archc; archc.analyze(r'%s'); assert 'torch' not in sys.modules" % (SPECS / "resnet18.yaml")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_googlenet_aux_heads_only_in_training():
+    model = archc.build(SPECS / "googlenet.yaml")
+    reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
+    assert set(model.state_dict()) == set(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    torch.manual_seed(0)
+    ours = model.train()(x)
+    torch.manual_seed(0)
+    theirs = reference.train()(x)
+    assert len(ours) == 3
+    for a, b in zip(ours, (theirs.logits, theirs.aux_logits2, theirs.aux_logits1)):
+        assert torch.equal(a, b)
+    ran = []
+    model.aux1.fc1.register_forward_hook(lambda *args: ran.append("aux1"))
+    model.aux2.register_forward_pre_hook(lambda *args: ran.append("aux2"))
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), reference.eval()(x))
+    assert ran == []
+
+
+def test_train_only_outputs_of_a_small_spec():
+    spec = {"name": "heads", "input": [3, 8, 8], "layers": [
+        {"conv": {"name": "stem", "out": 4, "kernel": 3, "padding": 1}},
+        {"flatten": {"name": "flat_aux", "side": True}},
+        {"linear": {"name": "aux", "out": 5, "from": "flat_aux", "side": True}},
+        {"adaptive_avgpool": {"name": "pool", "out": 1}},
+        {"flatten": {"name": "flat"}},
+        {"linear": {"name": "head", "out": 2}},
+    ], "outputs": ["head", {"from": "aux", "train_only": True}]}
+    model = archc.build(spec, seed=0)
+    x = torch.randn(2, 3, 8, 8)
+    head, aux = model.train()(x)
+    assert head.shape == (2, 2) and aux.shape == (2, 5)
+    ran = []
+    model.aux.register_forward_hook(lambda *args: ran.append(1))
+    assert torch.equal(model.eval()(x), head)
+    assert ran == []
+    exported = torch.export.export(model, (x,))
+    assert torch.equal(exported.module()(x), head)
+
+
+INIT = """
+name: init
+input: [3, 8, 8]
+init:
+  conv: {weight: {kaiming_normal: {mode: fan_out, nonlinearity: relu}}, bias: 0}
+  batchnorm: {weight: 1, bias: 0}
+  linear: xavier_uniform
+layers:
+  - conv: {out: 8, kernel: 3}
+  - batchnorm
+  - relu
+  - flatten
+  - linear: {out: 4}
+"""
+
+
+def test_init_rules_follow_torch_init():
+    model = archc.build(INIT, seed=7)
+    torch.manual_seed(7)
+    expected = torch.nn.init.kaiming_normal_(torch.empty(8, 3, 3, 3), mode="fan_out", nonlinearity="relu")
+    assert torch.equal(model[0].weight, expected)  # default init skipped: the rule's draw comes first
+    assert torch.equal(model[0].bias, torch.zeros(8))
+    assert torch.equal(model[1].weight, torch.ones(8)) and torch.equal(model[1].bias, torch.zeros(8))
+    assert torch.equal(model[1].running_var, torch.ones(8))
+    bound = (6 / (8 * 6 * 6 + 4)) ** 0.5
+    assert model[4].weight.abs().max() <= bound
+    default_bound = 1 / (8 * 6 * 6) ** 0.5  # the bias keeps torch's default
+    assert 0 < model[4].bias.abs().max() <= default_bound
+
+
+def test_without_init_section_modules_get_torch_defaults():
+    model = archc.build("name: d\ninput: [3, 8, 8]\nlayers: [conv: {out: 4, kernel: 3}]\n", seed=1)
+    torch.manual_seed(1)
+    reference = torch.nn.Conv2d(3, 4, 3)
+    assert torch.equal(model[0].weight, reference.weight) and torch.equal(model[0].bias, reference.bias)
+
+
+def test_layer_name_clashing_with_a_module_attribute_is_a_spec_error():
+    with pytest.raises(archc.SpecError, match="clashes with an attribute"):
+        archc.build("name: c\ninput: [3, 8, 8]\nlayers:\n  - conv: {name: forward, out: 4, kernel: 3}\n")
