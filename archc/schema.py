@@ -124,7 +124,9 @@ def generate() -> dict:
             "layers": _REF("body"),
             "outputs": {"type": "array", "items": _REF("output"), "minItems": 1},
         },
-        "dependentRequired": {"layers": ["input"], "input": ["layers"]},
+        # a spec that extends another may override its input or layers alone
+        "if": {"required": ["extends"]},
+        "else": {"dependentRequired": {"layers": ["input"], "input": ["layers"]}},
         "additionalProperties": False,
         "$defs": defs,
     }

@@ -28,17 +28,7 @@ def test_schema_command_prints_a_valid_draft_2020_12_schema(capsys):
     jsonschema.Draft202012Validator.check_schema(printed)
 
 
-def overrides_input_only(path) -> bool:
-    doc = yaml.safe_load(path.read_text())
-    return "extends" in doc and "input" in doc and "layers" not in doc
-
-
-KNOWN_GAP = pytest.mark.xfail(strict=True, reason="the schema's dependentRequired (input needs layers) also applies "
-                                                  "to a spec that extends another and only changes its input")
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=KNOWN_GAP) if overrides_input_only(p) else p for p in BUNDLED],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
 def test_plain_jsonschema_accepts_every_bundled_spec(path):
     jsonschema.Draft202012Validator(schema()).validate(yaml.safe_load(path.read_text()))
 
