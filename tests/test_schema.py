@@ -8,6 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
+import archc
+
 from archc.cli import run
 from archc.schema import generate, schema
 from conftest import ROOT, SPECS
@@ -45,3 +47,25 @@ def test_plain_jsonschema_accepts_every_bundled_spec(path):
 def test_plain_jsonschema_refuses_structural_errors(spec):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema()).validate(spec)
+
+
+def _loadable_specs():
+    from archc.pipeline import load
+
+    for path in BUNDLED + sorted((ROOT / "tests" / "bad_specs").rglob("*.yaml")):
+        try:
+            yield path, load(str(path))
+        except archc.SpecError:
+            continue
+
+
+def test_fast_check_agrees_with_jsonschema_on_every_spec_and_bad_spec():
+    """jsonschema-rs accepts a document exactly when jsonschema finds no error (it only skips the slow path)."""
+    from archc.schema import _accepts, _validator
+
+    checked = refused = 0
+    for path, doc in _loadable_specs():
+        valid = not any(True for _ in _validator().iter_errors(doc))
+        assert _accepts()(doc) == valid, path
+        checked, refused = checked + 1, refused + (not valid)
+    assert checked > 60 and refused > 20
