@@ -85,11 +85,11 @@ class Ctx:
     def at(self, suffix: str) -> "Ctx":
         return replace(self, path=self.path + suffix)
 
-    def enter(self, **changes) -> "Ctx":
+    def enter(self, span: Span | None, **changes) -> "Ctx":
         ctx = replace(self, depth=self.depth + 1, **changes)
         if ctx.depth > limits.MAX_NESTING:
-            raise error(f"the spec nests deeper than {limits.MAX_NESTING} levels", None, self.path,
-                        "this usually means a block uses itself indirectly")
+            raise limits.LimitExceeded(error(f"the spec nests deeper than {limits.MAX_NESTING} levels", span,
+                                             self.path, "blocks, groups and loops nest too deeply").diagnostics)
         return ctx
 
 
@@ -121,6 +121,7 @@ class Expander:
         self.nodes: list[Node] = []
         self.scopes: dict[str, Scope] = {}
         self.errors = Collector()
+        self.steps = 0
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -128,7 +129,11 @@ class Expander:
         root = ScopeState("")
         start = Flow(INPUT, input_shape)
         ctx = Ctx(root, (), dict(self.params), ChainMap({"input": start}), "layers")
-        flow = self.body(self.doc["layers"], self.doc.span_of("layers"), ctx, start)
+        try:
+            flow = self.body(self.doc["layers"], self.doc.span_of("layers"), ctx, start)
+        except limits.LimitExceeded as exc:
+            self.errors.add(exc)
+            self.errors.raise_if_any()
         outputs = self.outputs(ctx, flow)
         self.errors.raise_if_any()
         graph = Graph(str(self.doc.get("name", "model")), input_shape, self.nodes, outputs, self.scopes,
@@ -190,7 +195,16 @@ class Expander:
         """In a dense group every step's output is concatenated to its input (DenseNet)."""
         return self.functional("concat", [flow, out], span, ctx, "cat") if ctx.dense else out
 
+    def step(self, span, ctx: Ctx) -> None:
+        """Count one unit of expansion work; a spec that needs too many is refused."""
+        self.steps += 1
+        if self.steps > limits.MAX_EXPANSION_STEPS:
+            raise limits.LimitExceeded(error(
+                f"the spec takes more than {limits.MAX_EXPANSION_STEPS:,} expansion steps (items and loop iterations)",
+                span, ctx.path, "check loop counts and nested loops").diagnostics)
+
     def item(self, item, span, ctx: Ctx, flow: Flow, forced_name: str | None = None) -> Flow:
+        self.step(span, ctx)
         try:
             head, args = self.split(item, span, ctx)
             if head == "for":
@@ -198,6 +212,8 @@ class Expander:
             if head == "if":
                 return self.condition(item, span, ctx, flow)
             return self.dense_step(ctx, flow, self.leaf(head, args, span, ctx, flow, forced_name), span)
+        except limits.LimitExceeded:
+            raise
         except SpecError as exc:
             self.errors.add(exc)
             return Flow(flow.node, None)
@@ -354,8 +370,8 @@ class Expander:
             after = ", ".join(self.describe_input(f.node) for f in inputs)
             raise error(f"{head} '{node_id}' {message}, after {after}", span, ctx.path, exc.hint) from None
         if len(self.nodes) >= limits.MAX_LAYERS:
-            raise error(f"the spec expands to more than {limits.MAX_LAYERS} layers", span, ctx.path,
-                        "check loop counts")
+            raise limits.LimitExceeded(error(f"the spec expands to more than {limits.MAX_LAYERS:,} layers", span,
+                                             ctx.path, "check loop counts").diagnostics)
         self.nodes.append(Node(node_id, head, attrs, [f.node for f in inputs], inferred.shape, inferred.params,
                                inferred.macs, module, ctx.scopes, span, ctx.path))
         return Flow(node_id, inferred.shape)
@@ -379,7 +395,7 @@ class Expander:
         """A level of the module tree holding `items`; it vanishes if it expands to nothing."""
         local = ctx.scope.claim(name, span, ctx.path)
         path = ctx.scope.join(local)
-        inner = ctx.enter(scope=ScopeState(path), scopes=ctx.scopes + (path,), dense=dense,
+        inner = ctx.enter(span, scope=ScopeState(path), scopes=ctx.scopes + (path,), dense=dense,
                           refs=ctx.refs.new_child({"input": flow}), env=ctx.env if env is None else env)
         before = len(self.nodes)
         out = self.body(items, span, inner, flow)
@@ -499,7 +515,8 @@ class Expander:
                 bound.update(zip(names, element))
             else:
                 bound[names[0]] = element
-            inner = ctx.enter(env={**ctx.env, **bound}).at(f".do(iteration {k})")
+            self.step(item.span_of("in"), ctx)
+            inner = ctx.enter(span, env={**ctx.env, **bound}).at(f".do(iteration {k})")
             if "name" in item:
                 local = self.template(str(item["name"]), inner.env, item.span_of("name"), ctx.path + ".name")
                 flow = self.dense_step(ctx, flow, self.group(local, item["do"], item.span_of("do"), inner, flow), span)

@@ -135,11 +135,26 @@ def render_template(text: str, env: Mapping[str, Any]) -> str:
     return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text)
 
 
+def _items(value) -> int:
+    """Items in `value`, nested lists and strings included; counting stops once past the limit."""
+    total, stack = 0, [value]
+    while stack:
+        current = stack.pop()
+        total += len(current)
+        if total > limits.MAX_LIST_LEN:
+            break
+        if not isinstance(current, str):
+            stack.extend(v for v in current if isinstance(v, (list, tuple, str)))
+    return total
+
+
 def _check_size(value):
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > limits.MAX_INT_BITS:
         raise ExprError(f"integer result is wider than {limits.MAX_INT_BITS} bits")
-    if isinstance(value, (list, tuple, str)) and len(value) > limits.MAX_LIST_LEN:
-        raise ExprError(f"result has {len(value)} items; the limit is {limits.MAX_LIST_LEN}")
+    if isinstance(value, complex):
+        raise ExprError("the result is a complex number", hint="a negative number to a fractional power is complex")
+    if isinstance(value, (list, tuple, str)) and _items(value) > limits.MAX_LIST_LEN:
+        raise ExprError(f"the result has more than {limits.MAX_LIST_LEN} items (the limit)")
     return value
 
 

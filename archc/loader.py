@@ -62,7 +62,18 @@ def _mark_span(file: str, mark) -> Span | None:
     return Span(file, mark.line + 1, mark.column + 1) if mark is not None else None
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# Plain scalars that look like dates stay strings (as in YAML 1.2's core schema).
+CORE_RESOLVERS = {first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+                  for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# Tags the safe loader knows but a spec has no use for: refused like any unknown tag.
+REFUSED_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("binary", "timestamp", "set", "omap", "pairs"))
+TAG_HINT = "specs use plain YAML: strings, numbers, booleans, null, lists and mappings, no tags"
+
+
 class _Loader(yaml.SafeLoader):
+    yaml_implicit_resolvers = CORE_RESOLVERS
+
     def __init__(self, stream, file: str):
         super().__init__(stream)
         self.file = file
@@ -79,6 +90,10 @@ class _Loader(yaml.SafeLoader):
                     hint="aliases are limited to keep alias bombs out; write the values out or use blocks",
                 )
         return super().compose_node(parent, index)
+
+    def refuse_tag(self, node):
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise error(f"the YAML tag '{tag}' is not allowed", span_of_node(self.file, node), hint=TAG_HINT)
 
     def construct_positioned_map(self, node):
         data = PMap(span=span_of_node(self.file, node))
@@ -110,16 +125,23 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_positioned_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_list)
+for _tag in REFUSED_TAGS:
+    _Loader.add_constructor(_tag, _Loader.refuse_tag)
 
 
 def _expanded_size(root: yaml.Node, file: str) -> None:
-    """Refuse documents whose aliases expand past the node limit (billion laughs)."""
+    """Refuse documents whose aliases expand past the node limit (billion laughs) or contain themselves."""
     sizes: dict[int, int] = {}
+    opened: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()
         if id(node) in sizes:
             continue
+        if not done and id(node) in opened:
+            raise error("a YAML alias refers to a node that contains it (a recursive structure)",
+                        span_of_node(file, node), hint="a spec cannot contain itself; write the values out")
+        opened.add(id(node))
         children = []
         if isinstance(node, yaml.SequenceNode):
             children = node.value

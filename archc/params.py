@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import yaml
 
 from .errors import SpecError, did_you_mean, error
+from .loader import CORE_RESOLVERS, REFUSED_TAGS
 from .ops import REQUIRED
 
 TYPE_NAMES = ("int", "float", "bool", "str", "list", "any")
@@ -80,14 +81,36 @@ def check_value(ptype: ParamType, value) -> str | None:
     return None
 
 
+class _ValueLoader(yaml.SafeLoader):
+    """One command-line value: plain YAML only (no aliases, no tags); refusals are ValueErrors."""
+
+    yaml_implicit_resolvers = CORE_RESOLVERS
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise ValueError("YAML aliases (*name) are not allowed in a --set value")
+        return super().compose_node(parent, index)
+
+    def construct_undefined(self, node):
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise ValueError(f"the YAML tag '{tag}' is not allowed in a --set value")
+
+
+for _tag in (None, *REFUSED_TAGS):
+    _ValueLoader.add_constructor(_tag, _ValueLoader.construct_undefined)
+
+
 def parse_override(text: str) -> tuple[str, object]:
-    """Parse `k=v` from the command line; v is read as a YAML value (2, 0.5, [[1, 64]], true)."""
+    """Parse `k=v` from the command line; v is read as a YAML value (2, 0.5, [[1, 64]], true).
+
+    A value that is not valid YAML is taken as a string; aliases and tags are refused (ValueError).
+    """
     if "=" not in text:
         raise ValueError(f"'{text}' is not of the form name=value")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = yaml.load(raw, Loader=_ValueLoader) if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError):
         value = raw
     return key.strip(), value
 
