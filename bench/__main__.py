@@ -1,0 +1,85 @@
+"""`python3 -m bench [--quick] [--only static,build,forward,onnx,gpu] [--specs a,b] [--out bench/RESULTS.md]`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .common import ROOT, Config, Failed, short_error
+
+SECTIONS = ("static", "build", "forward", "onnx", "gpu")
+
+
+def _names(text: str, allowed=None) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if allowed is not None and (bad := [n for n in names if n not in allowed]):
+        raise argparse.ArgumentTypeError(f"unknown section {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("`")[0] or None)
+    parser.description = "Measure archc against its references and write RESULTS.md."
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and specs (about 2 minutes)")
+    parser.add_argument("--only", type=lambda t: _names(t, SECTIONS), default=list(SECTIONS),
+                        help=f"comma-separated sections to run ({','.join(SECTIONS)})")
+    parser.add_argument("--specs", type=_names, default=None,
+                        help="comma-separated spec names: restrict every section to these")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="torch and ONNX Runtime intra-op threads (default: the usable cores)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md", help="markdown file to write")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    warnings.filterwarnings("ignore")  # torchvision's init FutureWarnings and the exporter's chatter
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import report
+    from .common import machine
+
+    torch.set_num_threads(args.threads)
+    cfg = Config(quick=args.quick, specs=args.specs, threads=args.threads,
+                 command=shlex.join(["python3", "-m", "bench", *argv]))
+    described = machine()
+    described["threads"] = str(args.threads)
+    started = time.perf_counter()
+    plans = [(name, *importlib.import_module(f".{name}", __package__).plan(cfg)) for name in args.only]
+    sections = []
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("benchmark", total=sum(len(jobs) for _, jobs, _ in plans))
+        for name, jobs, finish in plans:
+            results = []
+            for job in jobs:
+                progress.update(bar, description=f"[{name}] {job.label}")
+                try:
+                    results.append(job.run())
+                except Exception as exc:  # one failing measurement is reported, the others still run
+                    results.append(Failed(job.label, short_error(exc)))
+                progress.advance(bar)
+            sections.append(finish(results))
+    text = report.render(sections, described, cfg.command, time.perf_counter() - started, args.quick)
+    from archc.atomic import write_text
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(args.out, text)
+    missed = [t.name for s in sections for t in s.targets if t.passed is False]
+    console.print(f"wrote {args.out}: {sum(len(s.targets) for s in sections) - len(missed)} targets met"
+                  + (f", missed: {'; '.join(missed)}" if missed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
