@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -140,22 +141,33 @@ class ProcessRun:
     peak_rss_mib: float
 
 
-def run_process(argv: list[str], env: dict[str, str] | None = None) -> ProcessRun:
-    """Wall time and peak RSS of one fresh process (stdout/stderr discarded).
+# Runs in a small fresh Python: spawns the measured command, waits for it, prints "wall_s maxrss_kib exit".
+# A helper is needed because a child's ru_maxrss includes the RSS of the address space it exec'd from:
+# spawned straight from this process (torch loaded: hundreds of MiB), every child would look that big.
+_MEASURE = """
+import os, sys, time
+argv = sys.argv[1:]
+null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+start = time.perf_counter()
+pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=null)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
 
-    The peak comes from wait4's rusage of that very child, so this process's own memory and
-    other children never count; a non-zero exit is an error, not a measurement.
+
+def run_process(argv: list[str], env: dict[str, str] | None = None) -> ProcessRun:
+    """Wall time and peak RSS of one fresh process running `argv` (its output discarded).
+
+    Both are taken by a small helper process around the spawn (see _MEASURE): the wall time
+    excludes the helper's own start-up, and the peak is wait4's ru_maxrss of that very child.
+    A non-zero exit is an error, not a measurement.
     """
-    actions = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
-    start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, env if env is not None else dict(os.environ), file_actions=actions)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *argv], env=env, capture_output=True, text=True,
+                          check=True)
+    wall, maxrss_kib, code = done.stdout.split()
+    if int(code) != 0:
         raise RuntimeError(f"{' '.join(argv)} exited with {code}")
-    return ProcessRun(wall, usage.ru_maxrss / 1024)  # Linux reports ru_maxrss in KiB
+    return ProcessRun(float(wall), int(maxrss_kib) / 1024)  # Linux reports ru_maxrss in KiB
 
 
 def median_process(argv: list[str], repeats: int, env: dict[str, str] | None = None) -> ProcessRun:
