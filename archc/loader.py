@@ -164,7 +164,13 @@ def _expanded_size(root: yaml.Node, file: str) -> None:
 def parse_yaml(text: str, file: str):
     """Parse YAML text into a positioned tree (PMap/PList/scalars)."""
     register_source(file, text)
-    loader = _Loader(text, file)
+    try:
+        loader = _Loader(text, file)
+    except yaml.reader.ReaderError as exc:  # a control character anywhere in the text
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise error(f"the file contains the control character #x{exc.character:04x}, which YAML does not allow",
+                    Span(file, line, col), hint="remove it: a spec is plain text") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -260,12 +266,18 @@ def _first_content(path: str, text: str) -> Span:
     return Span(path, 1, 1)
 
 
+def _check_file_name(name: str, span: Span | None) -> None:
+    if "\x00" in name or not name.strip():
+        raise error(f"{name!r} is not a file name", span, hint="give the path of a .yaml spec")
+
+
 def _relative(base_file: str, target: str) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(base_file), target))
 
 
 def load_spec(path: str, _stack: tuple[str, ...] = ()) -> PMap:
     """Load a spec with `extends:` and `imports:` resolved, detecting cycles."""
+    _check_file_name(path, None)
     key = os.path.realpath(path)
     if len(_stack) > limits.MAX_EXTENDS_DEPTH:
         raise error(f"'extends'/'imports' nest deeper than {limits.MAX_EXTENDS_DEPTH} files", Span(path, 1, 1))
@@ -288,6 +300,7 @@ def _targets(doc: PMap, field: str, path: str) -> list[tuple[str, Span | None]]:
 
 def _resolve(doc: PMap, field: str, path: str, stack: tuple[str, ...]) -> PMap:
     for target, span in _targets(doc, field, path):
+        _check_file_name(target, span)
         target_path = _relative(path, target)
         if os.path.realpath(target_path) in stack:
             raise error(
