@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(Failed(job.label, short_error(exc)))
                 progress.advance(bar)
             sections.append(finish(results))
+    described["load average at end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     text = report.render(sections, described, cfg.command, time.perf_counter() - started, args.quick)
     from archc.atomic import write_text
 
