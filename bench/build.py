@@ -60,11 +60,13 @@ def section(cfg: Config, specs: list[str], results: list) -> Section:
     result = Section("2. Build")
     table = Table(f"Module construction (median of >= {cfg.repeats}, alternating, warm-up excluded)",
                   ["spec", "archc.build (torch default init)", "of which analyze",
-                   "archc.build (torchvision's init)", "torchvision constructor", "archc / torchvision",
-                   "archc / torchvision, same init"])
+                   "archc.build (torchvision's init)", "torchvision constructor", "time archc / torchvision",
+                   "time archc / torchvision, same init"])
     for spec, row in zip(specs, results):
         if isinstance(row, Failed):
             table.rows.append([spec, f"error: {row.error}", "", "", "", "", ""])
+            result.targets.append(Target(f"build {spec}", "error", "-", None, f"archc time / torchvision time <= {GOAL:g}",
+                                         None))
             continue
         ratio = row["archc_same_init"] / row["torchvision"]
         table.rows.append([spec, fmt_s(row["archc"]), fmt_s(row["analyze"]), fmt_s(row["archc_same_init"]),

@@ -62,6 +62,9 @@ def section(cfg: Config, cases: list, results: list) -> Section:
         name = "hand-written nn.Sequential" if spec == "lenet5" else "torchvision"
         if isinstance(row, Failed):
             table.rows.append([spec, batch, name, f"error: {row.error}", "", "", "", ""])
+            if is_target:
+                result.targets.append(Target(f"forward {spec} batch {batch}: archc vs {name}", "error", "-", None,
+                                             f"throughput archc / reference >= {GOAL:g}", None))
             continue
         ratio = row["reference"] / row["archc"]  # throughput ratio
         table.rows.append([spec, batch, name, f"{batch / row['archc']:,.1f}", f"{batch / row['reference']:,.1f}",

@@ -24,11 +24,14 @@ def plan(cfg: Config):
     if not torch.cuda.is_available():
         return [], lambda results: Section("5. GPU", notes=[
             "Skipped: torch.cuda.is_available() is False on this machine (no CUDA device)."])
+    from archc.benchmark import peak_flops
+
     specs = cfg.select(SPECS, QUICK_SPECS)
     cases = [(spec, batch) for spec in specs for batch in (QUICK_BATCHES if cfg.quick else BATCHES)]
     jobs = [Job(f"gpu {spec} batch {batch}", lambda spec=spec, batch=batch: measure(spec, batch, cfg.repeats))
             for spec, batch in cases]
-    return jobs, lambda results: section(cfg, cases, results)
+    name = torch.cuda.get_device_name(0)
+    return jobs, lambda results: section(name, peak_flops(name), cases, results)
 
 
 def measure(spec: str, batch: int, repeats: int) -> dict:
@@ -94,13 +97,8 @@ def ort_call(model, x, shape, folder: Path, provider: str):
     return lambda: session.run_with_iobinding(binding)
 
 
-def section(cfg: Config, cases: list, results: list) -> Section:
-    import torch
-
-    from archc.benchmark import peak_flops
-
-    name = torch.cuda.get_device_name(0)
-    peak = peak_flops(name)
+def section(name: str, peak: float | None, cases: list, results: list) -> Section:
+    """The GPU table; `peak` is the device's dense TF32 FLOP/s (bf16 counts twice that), None if unknown."""
     result = Section("5. GPU")
     table = Table(f"{name}: images/s (fraction of peak FLOP/s)", ["spec", "batch", *VARIANTS])
     for (spec, batch), row in zip(cases, results):

@@ -25,7 +25,9 @@ def targets_table(targets: list[Target]) -> list[str]:
 
 def render(sections: list[Section], machine: dict[str, str], command: str, elapsed_s: float, quick: bool) -> str:
     targets = [t for s in sections for t in s.targets]
-    missed = [t for t in targets if t.passed is False]
+    met = sum(1 for t in targets if t.passed)
+    missed = [t.name for t in targets if t.passed is False]
+    unmeasured = [t.name for t in targets if t.passed is None]
     lines = [
         "# archc benchmark results",
         "",
@@ -41,8 +43,9 @@ def render(sections: list[Section], machine: dict[str, str], command: str, elaps
         "",
         "## Targets",
         "",
-        f"{len(targets) - len(missed)} of {len(targets)} targets met"
-        + (f"; missed: {', '.join(t.name for t in missed)}." if missed else "."),
+        f"{met} of {len(targets)} targets met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+        + (f"; not measured: {', '.join(unmeasured)}" if unmeasured else "") + ".",
         "",
         *targets_table(targets),
     ]

@@ -81,6 +81,9 @@ def section(cfg: Config, specs: list[str], results: list) -> Section:
     for spec, row in zip(specs, per_spec):
         if isinstance(row, Failed):
             table.rows.append([spec, f"error: {row.error}", "", "", "", "", ""])
+            if spec == HEADLINE_SPEC:
+                result.targets.append(Target(f"shapes in-process, {spec}", "error", "-", None,
+                                             f"torchinfo time / archc time >= {SPEEDUP_GOAL:g}", None))
             continue
         archc_s, info_s, meta_s = row["archc"], row.get("torchinfo"), row.get("meta")
         table.rows.append([spec, row["layers"], fmt_s(archc_s), fmt_s(info_s),
@@ -115,6 +118,8 @@ def _process_table(result: Section, runs) -> None:
     if isinstance(runs, Failed):
         table.rows.append(["(all)", "", f"error: {runs.error}", ""])
         result.tables.append(table)
+        result.targets.append(Target(f"`archc shapes specs/{PROCESS_SPEC}.yaml` wall time and peak RSS", "error",
+                                     "-", None, f"<= {WALL_GOAL_S:g} s and <= {RSS_GOAL_MIB:g} MiB", None))
         return
     for label, (run, count) in runs.items():
         table.rows.append([f"`{label}`", count, fmt_s(run.wall_s), f"{run.peak_rss_mib:.1f} MiB"])

@@ -63,3 +63,28 @@ def test_report_states_misses():
     assert "1 of 2 targets met; missed: small enough." in text
     assert "| small enough | 90 MiB | - | - | <= 80 MiB | **MISS** |" in text
     assert "| fast enough | 1 s | 2 s | 2.00 | >= 1.5 | **PASS** |" in text
+
+
+def test_gpu_table_gives_images_per_second_and_fraction_of_peak():
+    from bench.gpu import VARIANTS, section
+
+    times = {variant: 0.1 for variant in VARIANTS}
+    times[VARIANTS[4]] = "not available: no TensorRT"
+    rendered = section("Test GPU", 100e12, [("resnet50", 64)], [{"times": times, "macs": 4_000_000_000}])
+    row = rendered.tables[0].rows[0]
+    # 64 images in 0.1 s = 640 img/s; 2 * 4e9 MACs * 64 / 0.1 s = 5.12 TFLOP/s of a 100 TFLOP/s TF32 peak
+    assert row[:3] == ["resnet50", 64, "640 (5.1%)"]
+    assert row[VARIANTS.index("eager bf16 channels_last") + 2] == "640 (2.6%)"   # bf16 peak: twice TF32
+    assert row[-1] == "not available: no TensorRT"
+
+
+def test_failed_measurement_is_reported_as_not_measured():
+    from bench.common import Config, Failed
+    from bench.forward import section
+
+    cfg = Config(quick=True, specs=None, threads=1, command="python3 -m bench")
+    rendered = section(cfg, [("lenet5", 1, True)], [Failed("forward lenet5 batch 1", "RuntimeError: boom")])
+    assert rendered.tables[0].rows[0][3] == "error: RuntimeError: boom"
+    assert [t.verdict for t in rendered.targets] == ["not measured"]
+    text = render([rendered], {"CPU": "test"}, "python3 -m bench", 1.0, quick=True)
+    assert "0 of 1 targets met; not measured: forward lenet5 batch 1" in text
