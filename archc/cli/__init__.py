@@ -64,6 +64,12 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the file system refused: no such folder, no permission, disk full
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"archc: error: {exc.strerror or exc}{where}", err=True)
+        return 1
     except Exception as exc:  # an archc bug, never a spec problem
         if debug:
             traceback.print_exc()
