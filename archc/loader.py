@@ -68,7 +68,7 @@ CORE_RESOLVERS = {first: [(tag, regexp) for tag, regexp in resolvers if tag != _
                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 # Tags the safe loader knows but a spec has no use for: refused like any unknown tag.
 REFUSED_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("binary", "timestamp", "set", "omap", "pairs"))
-TAG_HINT = "specs use plain YAML: strings, numbers, booleans, null, lists and mappings, no tags"
+TAG_HINT = "archc loads YAML safely: plain strings, numbers, booleans, null, lists and mappings, no tags"
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,7 +91,7 @@ class _Loader(yaml.SafeLoader):
                 )
         return super().compose_node(parent, index)
 
-    def refuse_tag(self, node):
+    def construct_undefined(self, node):  # every tag outside plain YAML: !!python/..., !custom, !!binary
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         raise error(f"the YAML tag '{tag}' is not allowed", span_of_node(self.file, node), hint=TAG_HINT)
 
@@ -125,8 +125,8 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_positioned_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_list)
-for _tag in REFUSED_TAGS:
-    _Loader.add_constructor(_tag, _Loader.refuse_tag)
+for _tag in (None, *REFUSED_TAGS):
+    _Loader.add_constructor(_tag, _Loader.construct_undefined)
 
 
 def _expanded_size(root: yaml.Node, file: str) -> None:
@@ -201,8 +201,6 @@ _OPENED = {"flow mapping": "the '{'", "flow sequence": "the '['", "quoted scalar
 
 
 def _yaml_hint(problem: str, text: str, mark) -> str | None:
-    if "tag" in problem and "constructor" in problem:
-        return "archc loads YAML safely: tags such as !!python/object are not allowed"
     lines = text.splitlines()
     if "'\\t'" in problem or (mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]):
         return "YAML indentation must use spaces, not tabs"

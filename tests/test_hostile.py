@@ -51,9 +51,10 @@ ABSURD = HEAD + "layers: [flatten, {linear: {out: 200000}}, {linear: {out: 10000
 # (id, spec text, line, col, message substring)
 CASES = [
     ("python-tag", HEAD + "layers: !!python/object/apply:os.system ['touch archc-pwned']\n", 3, 9,
-     "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
-    ("python-name-tag", HEAD + "layers: [!!python/name:os.system relu]\n", 3, 10, "could not determine a constructor"),
-    ("local-tag", HEAD + "layers: [!shout relu]\n", 3, 10, "could not determine a constructor for the tag '!shout'"),
+     "the YAML tag '!!python/object/apply:os.system' is not allowed"),
+    ("python-name-tag", HEAD + "layers: [!!python/name:os.system relu]\n", 3, 10,
+     "the YAML tag '!!python/name:os.system' is not allowed"),
+    ("local-tag", HEAD + "layers: [!shout relu]\n", 3, 10, "the YAML tag '!shout' is not allowed"),
     ("binary-tag", HEAD + "layers: [{conv: {out: !!binary aGk=, kernel: 3}}]\n", 3, 23,
      "the YAML tag '!!binary' is not allowed"),
     ("timestamp-tag", HEAD + "layers: [{conv: {out: !!timestamp 2024-01-01, kernel: 3}}]\n", 3, 23,
