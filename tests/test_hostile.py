@@ -193,3 +193,18 @@ def test_hostile_set_values_are_usage_errors(value, message, tmp_path):
                              "--set", f"w={value}"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_docs_show_the_real_limits_and_a_real_error():
+    """docs/errors.md: the limits table matches archc/limits.py, and the example error is a real run's output."""
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "errors.md").read_text()
+    for name in dir(limits):
+        if name.startswith("MAX_"):
+            value = getattr(limits, name)
+            shown = "2 MiB" if name == "MAX_FILE_BYTES" else f"{value:,}"
+            assert f"| `{name}` | {shown} |" in doc, name
+    example = doc.split("(`archc validate tests/bad_specs/several_errors.yaml`):\n\n```\n")[1].split("```")[0]
+    result = subprocess.run([sys.executable, "-c", "from archc.cli import entry; entry()", "validate",
+                             "tests/bad_specs/several_errors.yaml"], capture_output=True, text=True, cwd=root)
+    assert result.stderr == example
