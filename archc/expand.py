@@ -268,6 +268,9 @@ class Expander:
         if "from" in args:
             raw = args["from"]
             refs = raw if isinstance(raw, list) else [raw]
+            if not refs:
+                raise error("'from' is empty", args.span_of("from"), ctx.path + ".from",
+                            "name the input: from: layer, or from: [a, b] for a merge")
             spans = [raw.span_of(i) if isinstance(raw, PList) else args.span_of("from") for i in range(len(refs))]
             inputs = [self.ref(r, ctx, s, ctx.path + ".from") for r, s in zip(refs, spans)]
         side = bool(args.get("side", False))
@@ -500,6 +503,8 @@ class Expander:
         env = {**ctx.env, **shape_env(flow.shape)}
         seq = self.value(item["in"], env, item.span_of("in"), ctx.path + ".in")
         if isinstance(seq, int) and not isinstance(seq, bool):
+            if seq < 0:
+                raise error(f"a loop count cannot be negative, found {seq}", item.span_of("in"), ctx.path + ".in")
             seq = range(seq)
         if not isinstance(seq, (list, range)):
             raise error(f"a loop runs over a list or a count, found {seq!r}", item.span_of("in"), ctx.path + ".in")
