@@ -41,6 +41,7 @@ def measure(spec: str, batch: int, repeats: int) -> dict:
     import archc
     from archc import runtime
 
+    torch.backends.cudnn.benchmark = True  # let torch pick conv algorithms, as ONNX Runtime's CUDA provider does
     graph = archc.analyze(spec_path(spec))
     shape = graph.input_shape
     model = archc.build(spec_path(spec), seed=0).eval()
@@ -62,16 +63,16 @@ def measure(spec: str, batch: int, repeats: int) -> dict:
         VARIANTS[2]: lambda: eager(torch.compile(bf16), x_bf16),
     }
     usable = runtime.usable()
-    folder = tempfile.mkdtemp(prefix="archc-bench-")
-    for variant, provider in ((VARIANTS[3], "cuda"), (VARIANTS[4], "tensorrt")):
-        if usable[provider] is None:
-            builders[variant] = lambda provider=provider: ort_call(model, x, shape, Path(folder), provider)
     times: dict[str, float | str] = {}
-    for variant, make in builders.items():
-        try:
-            times[variant] = interleaved({variant: make()}, repeats, warmup=3, sync=torch.cuda.synchronize)[variant]
-        except Exception as exc:  # a variant failing (no compiler for torch.compile, an unsupported op) is a result
-            times[variant] = f"error: {short_error(exc)}"
+    with tempfile.TemporaryDirectory(prefix="archc-bench-") as folder:
+        for variant, provider in ((VARIANTS[3], "cuda"), (VARIANTS[4], "tensorrt")):
+            if usable[provider] is None:
+                builders[variant] = lambda provider=provider: ort_call(model, x, shape, Path(folder), provider)
+        for variant, make in builders.items():
+            try:
+                times[variant] = interleaved({variant: make()}, repeats, warmup=3, sync=torch.cuda.synchronize)[variant]
+            except Exception as exc:  # a variant failing (no compiler for torch.compile, an unsupported op) is a result
+                times[variant] = f"error: {short_error(exc)}"
     for variant in VARIANTS:
         if variant not in times:
             times[variant] = "not available: " + (usable["tensorrt"] if "TensorRT" in variant else usable["cuda"])
@@ -120,6 +121,7 @@ def section(name: str, peak: float | None, cases: list, results: list) -> Sectio
         f"Peak: {'%.0f TFLOP/s dense TF32 (archc.benchmark.peak_flops), twice that for bf16' % (peak / 1e12) if peak else 'unknown for this GPU, so no fractions'}.",
         "Each variant: 3 warm-up calls (torch.compile's compilation and ONNX Runtime's first-run allocations "
         "excluded), then the median of timed calls, synchronised with torch.cuda.synchronize.",
-        "ONNX files are exported per batch size with a fixed batch (TensorRT builds one engine per shape).",
+        "ONNX files are exported per batch size with a fixed batch (TensorRT builds one engine per shape). "
+        "torch runs with cudnn.benchmark on; ONNX Runtime's CUDA provider searches conv algorithms by default.",
     ]
     return result
