@@ -123,6 +123,7 @@ JUNK = st.one_of(
                      "9 ** 9 ** 9", "[0] * 10 ** 9", "range(10 ** 9)", "relu", "conv", "same", "{i}"]),
     st.lists(st.integers(-3, 300), max_size=4), st.dictionaries(st.sampled_from(["out", "kernel", "x", "layers"]),
                                                                st.integers(-2, 5), max_size=2),
+    st.deferred(lambda: EXPRESSIONS),
 )
 
 
@@ -198,7 +199,8 @@ def test_random_yaml_text(text):
     check_analyze(text)
 
 
-SCRATCH = Path(tempfile.mkdtemp(prefix="archc-fuzz-"))
+_SCRATCH = tempfile.TemporaryDirectory(prefix="archc-fuzz-")  # removed when the test process ends
+SCRATCH = Path(_SCRATCH.name)
 
 
 @fuzz(10)
@@ -242,7 +244,7 @@ def test_random_token_strings(text):
     check_expression(text)
 
 
-ATOMS = st.one_of(st.sampled_from(list(ENV) + ["y"]), st.integers(-(2 ** 70), 2 ** 70).map(str),
+ATOMS = st.one_of(st.sampled_from(list(ENV) + ["y", "in_channels", "in_height", "in_shape", "i"]), st.integers(-(2 ** 70), 2 ** 70).map(str),
                   st.floats(allow_nan=False).map(repr), st.sampled_from(["'ab'", "True", "None", "[]", "[1, [2]]"]))
 
 
@@ -262,8 +264,11 @@ def compound(children):
     )
 
 
+EXPRESSIONS = st.recursive(ATOMS, compound, max_leaves=12)
+
+
 @fuzz(40)
-@given(st.recursive(ATOMS, compound, max_leaves=12))
+@given(EXPRESSIONS)
 def test_random_expression_trees(text):
     ast.parse(text, mode="eval")  # the generator only makes well-formed expressions
     check_expression(text)
