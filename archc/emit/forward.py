@@ -9,7 +9,8 @@ the network, so eval mode never computes them.
 Two styles of module access:
 - `fast` (the built module): `m = self._modules` then `m["conv1"](x)`, which
   avoids nn.Module.__getattr__ (slow, and a LeNet at batch 1 would feel it);
-- `readable` (the emitted file): `self.conv1(x)`, `self.features[0](x)`.
+- `readable` (the emitted file): `self.conv1(x)`, `self.features[0](x)`, each
+  statement followed by a comment with the shape it makes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..ir import INPUT, Graph, Node
+from ..ops import fmt_shape
 
 MERGE_CODE = {
     "concat": lambda args: f"torch.cat([{', '.join(args)}], 1)",
@@ -171,6 +173,9 @@ def forward_source(graph: Graph, style: str = "fast", indent: str = "") -> str:
     free: list[str] = []
     in_training_block = False
 
+    def shape_comment(node: Node) -> str:
+        return f"  # {fmt_shape(node.shape)}" if style == "readable" else ""
+
     def fresh() -> str:
         if free:
             free.sort(key=_name_rank)
@@ -194,7 +199,7 @@ def forward_source(graph: Graph, style: str = "fast", indent: str = "") -> str:
             call = MERGE_CODE[node.op](args)
             if node.id in inplace:
                 call = None
-                lines.append(f"{body}{args[0]} += {args[1]}")
+                lines.append(f"{body}{args[0]} += {args[1]}{shape_comment(node)}")
         else:
             parent, _, leaf = node.module.rpartition(".")
             call = f"{levels.child(parent, leaf, lines, body)}({', '.join(args)})"
@@ -207,7 +212,7 @@ def forward_source(graph: Graph, style: str = "fast", indent: str = "") -> str:
                 free.append(var[source])
         var[node.id] = target
         if call is not None:
-            lines.append(f"{body}{target} = {call}")
+            lines.append(f"{body}{target} = {call}{shape_comment(node)}")
     if in_training_block:
         levels.bound.pop()
     lines.extend(_returns(graph, var, pad))
