@@ -1,7 +1,7 @@
 """archc: a declarative architecture compiler for PyTorch.
 
 The static API (`load_spec`, `analyze`, `validate`) never imports torch; `build`, `save`, `load`
-and `emit_python` import it when called.
+and `emit_python` import it when called; `graph` imports only the graphviz package, when called.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .limits import MAX_PARAMS
 from .pipeline import analyze
 from .pipeline import load as load_spec
 
-__all__ = ["analyze", "load_spec", "validate", "build", "save", "load", "emit_python", "export_onnx", "Graph",
+__all__ = ["analyze", "load_spec", "validate", "build", "save", "load", "emit_python", "export_onnx", "graph", "Graph",
            "SpecError", "Diagnostic"]
 __version__ = "0.1.0"
 
@@ -58,3 +58,13 @@ def export_onnx(source, path=None, **options):
     from .onnx_export import export_onnx as export
 
     return export(source, path, **options)
+
+
+def graph(source, *, depth=None, direction="TB", input_shape=None, **params):
+    """The spec's diagram as a `graphviz.Digraph` (no torch); `depth` collapses scopes nested that deep.
+
+    Render it with `.pipe(format="svg")` or `.render(...)` (both need Graphviz's `dot`); `.source` is DOT.
+    """
+    from .emit.graphviz import digraph
+
+    return digraph(analyze(source, params, input_shape), depth=depth, direction=direction)
