@@ -135,10 +135,16 @@ def _fold_runs(graph: Graph, items: list[Item]) -> list[Item]:
             units[-1].append(item)
         else:
             units.append([item])
+    users: dict[str, set] = {}
+    for node in graph.nodes:
+        for source in node.inputs:
+            users.setdefault(source, set()).add(node.id)
+    for out in graph.outputs:
+        users.setdefault(out.node, set()).add(f"output/{out.name}")
     result: list[Item] = []
     run: list[list[Item]] = []
     for unit in [*units, None]:
-        if unit is not None and run and _continues(graph, run[-1], unit):
+        if unit is not None and run and _continues(graph, users, run[-1], unit):
             run.append(unit)
             continue
         if len(run) > 1:
@@ -161,16 +167,17 @@ def _signature(graph: Graph, unit: list[Item]):
             tuple(item.nodes[0].op for item in unit[1:]))
 
 
-def _continues(graph: Graph, previous: list[Item], unit: list[Item]) -> bool:
-    """Whether `unit` repeats `previous` and takes its input only from it (a chain, not parallel branches)."""
+def _continues(graph: Graph, users: dict[str, set], previous: list[Item], unit: list[Item]) -> bool:
+    """Whether `unit` repeats `previous` and the two form a chain: `unit` takes its inputs only from
+    `previous` (not a parallel branch), and only `unit` takes values of `previous` (nothing skips it)."""
     signature = _signature(graph, unit)
     if signature is None or signature != _signature(graph, previous):
         return False
     before = {node.id for item in previous for node in item.nodes}
     inside = {node.id for item in unit for node in item.nodes}
-    head = unit[0].nodes
-    return all(s in before or s in inside for n in head for s in n.inputs) and \
-        all(s in before or s in inside for item in unit[1:] for n in item.nodes for s in n.inputs)
+    takes_from_previous = all(s in before or s in inside for item in unit for n in item.nodes for s in n.inputs)
+    used_by_unit = all(users.get(n, set()) <= before | inside for n in before)
+    return takes_from_previous and used_by_unit
 
 
 def _emit_tree(dot: graphviz.Digraph, graph: Graph, items: list[Item]) -> None:
@@ -193,9 +200,9 @@ def _emit_tree(dot: graphviz.Digraph, graph: Graph, items: list[Item]) -> None:
                 continue
             sub = graphviz.Digraph(name=f"cluster_{member}")
             scope = graph.scopes[member]
+            style = "rounded,dashed" if scope.kind == "group" else "rounded,filled"
             sub.attr(label=_cluster_label(_relative(scope.path, enclosing), scope.title), labeljust="l",
-                     fontname=FONT, fontsize="10", style="rounded,filled" if scope.kind != "group" else "rounded,dashed",
-                     fillcolor=CLUSTER_FILL.get(scope.kind, "#ffffff"), color="#8a9bb5", penwidth="0.8")
+                     fontname=FONT, fontsize="10", style=style, fillcolor=CLUSTER_FILL.get(scope.kind, "#ffffff"), color="#8a9bb5", penwidth="0.8")
             emit(sub, *level[member], member)
             target.subgraph(sub)
 
