@@ -6,7 +6,7 @@ import click
 
 from ..atomic import write_text
 from ..pipeline import analyze_doc, load
-from . import main
+from . import UsageProblem, main
 from .options import spec_options
 
 
@@ -15,7 +15,9 @@ def count(module) -> int:
 
 
 def summary(model, depth: int) -> list[str]:
-    """The module tree down to `depth` levels, with parameter counts."""
+    """The module tree down to `depth` levels, with parameter counts; leaves as their constructor calls."""
+    from ..emit.python_source import constructor
+
     lines = [f"{type(model).__name__}  ({count(model):,} parameters)"]
 
     def walk(module, prefix: str, level: int) -> None:
@@ -23,7 +25,7 @@ def summary(model, depth: int) -> list[str]:
         for k, (name, child) in enumerate(children):
             last = k == len(children) - 1
             nested = len(child._modules) > 0
-            what = type(child).__name__ if nested else repr(child)
+            what = type(child).__name__ if nested else constructor(child).removeprefix("nn.")
             params = count(child)
             lines.append(f"{prefix}{'└─ ' if last else '├─ '}{name}: {what}" + (f"  {params:,}" if params else ""))
             if nested and level < depth:
@@ -47,15 +49,18 @@ def summary(model, depth: int) -> list[str]:
 def build(file, spec_kwargs, seed, output, emit, check, depth):
     """Build the PyTorch module of a spec: summary, --check, -o model.pt, --emit python."""
     from ..emit.build import build_from_graph, plain
-    from ..emit.check import check_shapes
     from ..emit.python_source import module_source
     from ..saving import save
 
+    if emit == "python" and seed is not None:
+        raise UsageProblem("--seed does nothing with --emit python: the emitted source holds no weights")
     doc = load(file)
     graph = analyze_doc(doc, **spec_kwargs)
     spec = plain(doc)
     structure = build_from_graph(graph, spec, device="meta")
     if emit == "python":
+        if check:
+            run_check(graph, structure, err=True)
         source = module_source(graph, structure, spec.get("init"), file)
         if output:
             write_text(output, source)
@@ -66,12 +71,19 @@ def build(file, spec_kwargs, seed, output, emit, check, depth):
     click.echo(f"{graph.name}: {len(graph.nodes)} layers, input {list(graph.input_shape)}")
     click.echo("\n".join(summary(structure, depth)))
     if check:
-        checked, mismatches = check_shapes(graph, structure)
-        if mismatches:
-            for mismatch in mismatches:
-                click.echo(f"archc: check failed: {mismatch} (a bug in archc's shape inference)", err=True)
-            raise click.exceptions.Exit(3)
-        click.echo(f"check: the runtime shapes of all {checked} layers match the static ones")
+        run_check(graph, structure)
     if output:
         save(build_from_graph(graph, spec, seed), output)
         click.echo(f"wrote {output}")
+
+
+def run_check(graph, structure, err: bool = False) -> None:
+    """`--check`: compare runtime shapes on the meta device with the static ones; a mismatch exits 3."""
+    from ..emit.check import check_shapes
+
+    checked, mismatches = check_shapes(graph, structure)
+    for mismatch in mismatches:
+        click.echo(f"archc: check failed: {mismatch} (a bug in archc's shape inference)", err=True)
+    if mismatches:
+        raise click.exceptions.Exit(3)
+    click.echo(f"check: the runtime shapes of all {checked} layers match the static ones", err=err)
