@@ -218,7 +218,8 @@ def _node(dot: graphviz.Digraph, graph: Graph, item: Item, enclosing: str) -> No
         first, last = (_relative(path, enclosing) for path in (item.scopes[0], item.scopes[-1]))
         where = f"{first} .. {last}" if count > 1 else first
         out = _exit_node(graph, item)
-        dot.node(item.id, _html(f"<b>{escape(title)}</b><br/>{_small(where)}<br/>"
+        name = f"{_small(where)}<br/>" if where != title else ""
+        dot.node(item.id, _html(f"<b>{escape(title)}</b><br/>{name}"
                                 f"{escape(fmt_shape(out.shape))}, {human(params)} params"),
                  shape="box3d", style="filled", fillcolor=SCOPE_FILL,
                  peripheries="2" if count > 1 else "1", tooltip=item.id)
