@@ -1,4 +1,5 @@
-"""Emitters that need torch: the built nn.Module and standalone Python source.
+"""Emitters: the built nn.Module and standalone Python source (these need torch), and Graphviz diagrams
+(`graphviz.py`: the graphviz package only, no torch).
 
-Import `archc` stays torch-free: `archc.build` and friends import this lazily.
+Import `archc` stays torch-free: `archc.build`, `archc.graph` and friends import these lazily.
 """
