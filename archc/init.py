@@ -74,24 +74,34 @@ def kind_rules(raw) -> dict[str, tuple[str, dict]]:
     return {name: rule for name, rule in rules.items() if rule[0] != "default"}
 
 
+def parameter_names(kind: str, attrs: dict) -> set[str]:
+    """The parameters torch gives a layer of `kind` with these (resolved) attributes."""
+    if kind == "batchnorm":
+        return {"weight", "bias"} if attrs.get("affine", True) else set()
+    return {"weight", "bias"} if attrs.get("bias", True) else {"weight"}
+
+
 class Initializer:
     """Creates each layer's module and applies the spec's rule for its kind."""
 
     def __init__(self, section: dict | None):
         self.rules = {str(kind): kind_rules(raw) for kind, raw in (section or {}).items()}
 
-    def create(self, kind: str, make):
-        """`make()` builds the module; where a rule sets every parameter, torch's default init is skipped."""
+    def create(self, kind: str, attrs: dict, make):
+        """`make()` builds the module; where a rule sets every parameter, torch's default init is skipped
+        (the module is made on the meta device, then allocated), so the rule's draws come first.
+
+        Batch norm is always made normally: its running statistics are buffers with fixed defaults.
+        """
         import torch
 
         rules = self.rules.get(kind)
         if not rules:
             return make()
-        with torch.device("meta"):
-            probe = make()
-        own = {name for name, p in probe.named_parameters(recurse=False) if p is not None}
-        if own <= set(rules) and not any(True for _ in probe.buffers()):
-            module = probe.to_empty(device="cpu")
+        if kind != "batchnorm" and parameter_names(kind, attrs) <= set(rules):
+            with torch.device("meta"):
+                module = make()
+            module = module.to_empty(device="cpu")
         else:
             module = make()
         apply(module, rules)

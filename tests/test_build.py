@@ -189,3 +189,75 @@ def test_without_init_section_modules_get_torch_defaults():
 def test_layer_name_clashing_with_a_module_attribute_is_a_spec_error():
     with pytest.raises(archc.SpecError, match="clashes with an attribute"):
         archc.build("name: c\ninput: [3, 8, 8]\nlayers:\n  - conv: {name: forward, out: 4, kernel: 3}\n")
+
+
+# -- the bundled specs declare their reference's initialisation ---------------------------------------
+def _seeded(seed, make):
+    torch.manual_seed(seed)
+    return make()
+
+
+def _d2l_first_conv(out, kernel, padding=0):
+    """d2l builds the layer with torch's defaults, then init_cnn draws Xavier-uniform weights."""
+    def make():
+        conv = torch.nn.Conv2d(1, out, kernel, padding=padding)
+        torch.nn.init.xavier_uniform_(conv.weight)
+        return conv.weight
+    return make
+
+
+INIT_REFERENCES = {
+    # spec: (first layer's weight, the reference's draw for it; rules skip torch's default init where they set all)
+    "resnet18": ("conv1.weight", lambda: torch.nn.init.kaiming_normal_(
+        torch.empty(64, 3, 7, 7), mode="fan_out", nonlinearity="relu")),
+    "densenet121": ("features.conv0.weight", lambda: torch.nn.init.kaiming_normal_(torch.empty(64, 3, 7, 7))),
+    "densenet_bc_100": ("conv1.weight", lambda: torch.empty(24, 3, 3, 3).normal_(0, (2 / (3 * 3 * 24)) ** 0.5)),
+    "vgg11": ("features.0.weight", lambda: torch.nn.init.kaiming_normal_(
+        torch.empty(64, 3, 3, 3), mode="fan_out", nonlinearity="relu")),
+    "googlenet": ("conv1.conv.weight", lambda: torch.nn.init.trunc_normal_(
+        torch.empty(64, 3, 7, 7), mean=0.0, std=0.01, a=-2, b=2)),
+    "lenet": ("0.weight", _d2l_first_conv(6, 5, padding=2)),
+    "nin": ("0.0.weight", _d2l_first_conv(96, 11)),
+}
+
+
+@pytest.mark.parametrize("name", list(INIT_REFERENCES))
+def test_zoo_spec_initialises_like_its_reference(name):
+    key, reference = INIT_REFERENCES[name]
+    params = {"num_classes": 10} if name in ("resnet18", "densenet121", "vgg11", "googlenet") else {}
+    model = archc.build(SPECS / f"{name}.yaml", seed=11, **params)
+    assert torch.equal(model.state_dict()[key], _seeded(11, reference))
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)):
+        assert torch.equal(norm.weight, torch.ones_like(norm.weight)) and not norm.bias.any()
+
+
+def test_resnet_deep_conv_follows_kaiming_fan_out():
+    weight = archc.build(SPECS / "resnet18.yaml", seed=0).layer4[1].conv2.weight
+    assert abs(weight.std().item() / (2 / (512 * 9)) ** 0.5 - 1) < 0.01  # 2.4M draws
+
+
+def test_densenet_linear_bias_is_zero_and_vgg_linear_is_normal_001():
+    assert torch.equal(archc.build(SPECS / "densenet_bc_100.yaml", seed=0).fc.bias, torch.zeros(10))
+    vgg = archc.build(SPECS / "vgg11.yaml", seed=0, num_classes=10)
+    assert abs(vgg.classifier[0].weight.std().item() / 0.01 - 1) < 0.01 and not vgg.classifier[0].bias.any()
+    assert not vgg.features[0].bias.any()
+
+
+def test_a_spec_that_extends_replaces_the_init_section():
+    small = archc.build(SPECS / "vgg_small.yaml", seed=3)  # d2l's Xavier init, not torchvision VGG's
+    assert small.features[0].bias.any()  # d2l keeps torch's default bias
+    bound = (6 / (1 * 9 + 16 * 9)) ** 0.5
+    assert small.features[0].weight.abs().max() <= bound
+
+
+def test_ddp_single_process_gloo(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(archc.build(TINY, seed=0))
+        loss = model(torch.randn(4, 3, 8, 8)).square().sum()
+        loss.backward()
+        assert model.module.stem.weight.grad is not None and model.module.head.weight.grad.abs().sum() > 0
+    finally:
+        dist.destroy_process_group()

@@ -107,4 +107,5 @@ def build_module(graph: Graph, init_rules: dict | None = None, device: str | Non
         with torch.device("meta"):
             return assemble(graph, lambda node: leaf_module(graph, node, inplace))
     initializer = Initializer(init_rules or {})
-    return assemble(graph, lambda node: initializer.create(node.op, lambda: leaf_module(graph, node, inplace)))
+    return assemble(graph, lambda node: initializer.create(node.op, node.attrs,
+                                                           lambda: leaf_module(graph, node, inplace)))
