@@ -222,6 +222,8 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
         report.seconds = time.perf_counter() - start
         _commit(staged, target)
         return report
+    except ExportFailed as exc:
+        raise ExportFailed(f"nothing written to {target}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

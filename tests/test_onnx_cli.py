@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
 import torch
 
 import archc
-from archc import runtime
+from archc import onnx_export, runtime
 from archc.cli import run
 
 torch.set_num_threads(1)
@@ -53,15 +57,58 @@ def test_default_name_comes_from_the_spec_and_batch_can_be_fixed(write_spec, tmp
     assert dims == [3, 3, 20, 20] and model.graph.output[0].name == "output"
 
 
-def test_weights_file_is_exported_not_fresh_weights(write_spec, tmp_path):
+def test_weights_written_by_archc_build_are_exported_not_fresh_weights(write_spec, tmp_path):
     spec = write_spec(TINY)
+    assert run(["build", str(spec), "--seed", "7", "-o", str(tmp_path / "w.pt")]) == 0
+    assert run(["export", str(spec), "--onnx", "-o", str(tmp_path / "w.onnx"), "--weights", str(tmp_path / "w.pt")]) == 0
     trained = archc.build(spec, seed=7).eval()
-    archc.save(trained, tmp_path / "w.pt")
-    report = archc.export_onnx(spec, tmp_path / "w.onnx", weights=tmp_path / "w.pt")
     x = torch.randn(2, 3, 12, 12)
-    np.testing.assert_allclose(_ort(report.path, x), trained(x).detach().numpy(), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(_ort(tmp_path / "w.onnx", x), trained(x).detach().numpy(), rtol=1e-3, atol=1e-5)
     fresh = archc.build(spec, seed=0).eval()
-    assert not np.allclose(_ort(report.path, x), fresh(x).detach().numpy())
+    assert not np.allclose(_ort(tmp_path / "w.onnx", x), fresh(x).detach().numpy())
+
+
+def test_opset_is_honoured(write_spec, tmp_path, capsys):
+    target = tmp_path / "o.onnx"
+    assert run(["export", str(write_spec(TINY)), "--onnx", "-o", str(target), "--opset", "18"]) == 0
+    model = onnx.load(str(target))
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [18]
+    assert "opset 18" in capsys.readouterr().out
+
+
+def test_parity_failure_exits_1_and_keeps_only_the_failed_file(write_spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(onnx_export.TOLERANCE, "float32", (-1.0, -1.0))  # no difference is small enough
+    target = tmp_path / "p.onnx"
+    assert run(["export", str(write_spec(TINY)), "--onnx", "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"export failed: nothing written to {target}" in err and "differ from PyTorch's" in err
+    assert "batch 2 on cpu: max abs diff" in err and f"kept as {tmp_path / 'p.failed.onnx'}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.failed.onnx", "spec.yaml"]
+
+
+def test_external_data_is_reported(write_spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(onnx_export, "export_module", functools.partial(onnx_export.export_module, external_data=True))
+    target = tmp_path / "x.onnx"
+    assert run(["export", str(write_spec(TINY)), "--onnx", "-o", str(target)]) == 0
+    assert f"weights in external data file {target}.data" in capsys.readouterr().out
+    assert (tmp_path / "x.onnx.data").stat().st_size > 0
+
+
+def test_forced_cpu_provider_is_used_and_named(write_spec, tmp_path, capsys):
+    assert run(["export", str(write_spec(TINY)), "--onnx", "-o", str(tmp_path / "c.onnx"), "--provider", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "on ONNX Runtime cpu" in printed and "batch 2: max abs diff" in printed
+
+
+def test_cli_export_in_a_fresh_process_prints_no_onnx_runtime_errors(write_spec, tmp_path):
+    spec = write_spec(TINY)
+    done = subprocess.run([sys.executable, "-c", "from archc.cli import entry; entry()", "export", str(spec),
+                           "--onnx", "-o", str(tmp_path / "s.onnx")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "[E:onnxruntime" not in done.stderr
+    if not torch.cuda.is_available():  # without a GPU nothing at all is printed on stderr
+        assert done.stderr == ""
+    assert "parity with PyTorch" in done.stdout
 
 
 def test_weights_of_another_spec_fail_cleanly(write_spec, tmp_path, capsys):

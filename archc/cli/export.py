@@ -51,7 +51,7 @@ def export(file, to_onnx, output, opset, batch, spec_kwargs, weights, seed, fp16
     except ProviderUnavailable as exc:
         raise click.BadParameter(str(exc), param_hint="--provider") from None
     except ExportFailed as exc:
-        raise click.ClickException(f"export failed, nothing written to {output or 'the output file'}:\n{exc}") from None
+        raise click.ClickException(f"export failed: {exc}") from None
     _print_export(report)
 
 
