@@ -85,13 +85,13 @@ def needed_nodes(graph: Graph) -> tuple[list[Node], set[str]]:
     return [n for n in graph.nodes if n.id in everything], everything - for_eval
 
 
-def inplace_nodes(graph: Graph) -> set[str]:
+def inplace_nodes(graph: Graph, order: list[Node] | None = None) -> set[str]:
     """ReLUs and two-way adds that may overwrite their (first) input, as torchvision's ResNet does.
 
     Only where that input dies at the node, is not the model's input, and comes from an op whose
-    backward does not need its own output.
+    backward does not need its own output. `order`: `needed_nodes(graph)[0]`, if already known.
     """
-    order, _ = needed_nodes(graph)
+    order = needed_nodes(graph)[0] if order is None else order
     last = _last_uses(graph, order)
     found = set()
     for k, node in enumerate(order):
@@ -160,11 +160,11 @@ class _Levels:
         return f'getattr({base}, "{leaf}")' if not parent else f'{base}["{leaf}"]'
 
 
-def forward_source(graph: Graph, style: str = "fast", indent: str = "") -> str:
-    """The source of `def forward(self, x): ...` computing the graph's outputs."""
+def forward_source(graph: Graph, style: str = "fast", indent: str = "", inplace: set[str] | None = None) -> str:
+    """The source of `def forward(self, x): ...` computing the graph's outputs (`inplace`: see inplace_nodes)."""
     order, train_only = needed_nodes(graph)
     last = _last_uses(graph, order)
-    inplace = inplace_nodes(graph)
+    inplace = inplace_nodes(graph, order) if inplace is None else inplace
     levels = _Levels(ModuleTree.of(graph), style)
     pad = indent + "    "
     lines = [f"{indent}def forward(self, x):"]

@@ -66,11 +66,11 @@ def _attach(parent: nn.Module, name: str, child: nn.Module, node) -> None:
     parent.add_module(name, child)
 
 
-def assemble(graph: Graph, make_leaf) -> nn.Module:
+def assemble(graph: Graph, make_leaf, inplace: set[str]) -> nn.Module:
     """Build the model: `make_leaf(node)` gives each node's module; levels and the class come from the IR."""
     tree = ModuleTree.of(graph)
     cls = model_class(class_name(graph.name), "Sequential" if tree.numbered("") else "Module",
-                      forward_source(graph, "fast"))
+                      forward_source(graph, "fast", inplace=inplace))
     model = cls()
     levels = {"": model}
     for node in graph.nodes:
@@ -105,7 +105,7 @@ def build_module(graph: Graph, init_rules: dict | None = None, device: str | Non
     inplace = inplace_nodes(graph)
     if device == "meta":
         with torch.device("meta"):
-            return assemble(graph, lambda node: leaf_module(graph, node, inplace))
+            return assemble(graph, lambda node: leaf_module(graph, node, inplace), inplace)
     initializer = Initializer(init_rules or {})
     return assemble(graph, lambda node: initializer.create(node.op, node.attrs,
-                                                           lambda: leaf_module(graph, node, inplace)))
+                                                           lambda: leaf_module(graph, node, inplace)), inplace)
