@@ -201,3 +201,25 @@ def test_export_failing_after_writing_part_of_the_file_leaves_the_old_model(tmp_
     assert code == 1 and "the exporter died mid-file" in err
     assert out.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "tiny.yaml"]
+
+
+RENDERED = [(args, name) for args, name in COMMANDS if args[0] == "graph" or "--emit" in args]
+
+
+@pytest.mark.parametrize("args, name", RENDERED, ids=[" ".join(a) for a, _ in RENDERED])
+def test_a_write_failing_after_a_few_bytes_leaves_the_old_output(args, name, tmp_path, monkeypatch):
+    """The rendered diagram or source is written through Path.write_bytes: make it die after 10 bytes."""
+    spec, out = tmp_path / "tiny.yaml", tmp_path / name
+    spec.write_text(SPEC)
+    out.write_bytes(OLD)
+
+    def partial_write(path, data):
+        with open(path, "wb") as handle:
+            handle.write(data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", partial_write)
+    code, err = cli([*args, str(spec), "-o", str(out)])
+    assert code == 1 and "No space left on device" in err
+    assert out.read_bytes() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tiny.yaml", name])
