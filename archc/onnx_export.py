@@ -26,10 +26,16 @@ import torch
 from . import runtime
 from .atomic import atomic_path
 
-TOLERANCE = {"float32": (1e-3, 1e-5), "float16": (1e-2, 1e-2)}
-"""(rtol, atol) per precision: an output passes where |onnx - torch| <= atol + rtol * |torch|.
-float16 is compared with the float32 module, and its atol is scaled by max(1, largest |output|)
-since half precision keeps ~3 significant digits of the output's magnitude, not of 1."""
+TOLERANCE = {"float32": (1e-3, 1e-4), "float16": (1e-2, 1e-2)}
+"""(rtol, atol) per precision: an output element passes where
+|onnx - torch| <= atol * max(1, largest |output|) + rtol * |torch|.
+Rounding errors are relative to the magnitude of the values summed, not to each element, so atol
+grows with the largest output: an untrained ResNet-101 (eval BatchNorm with fresh statistics)
+gives logits near 1e4 whose float32 sums differ by ~1e-2 between runtimes. float32 atol is 1e-4,
+not 1e-5: GoogLeNet with measured BatchNorm statistics has logits near 0.7, and torch's own
+float32 result differs from float64 by 1.4e-5 there (ONNX Runtime's by 1e-5).
+float16 is compared with the float32 module."""
+ATOL_SCALE = "x max(1, largest |output|)"
 
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so a dynamic batch is traced at 2
 SECOND_BATCH = 1   # a dynamic batch is verified at this size too
@@ -139,7 +145,7 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
                 seed: int = 0, max_params: int | None = None, **options) -> ExportReport:
     """Build a spec (path, YAML text or dict) and export it to ONNX; `path` defaults to NAME.onnx.
 
-    weights: a file saved by `archc build -o` (else the module built with `seed`).
+    weights: a file saved by `archc build -o`, or a state_dict (else the module built with `seed`).
     options: those of `export_module` (batch, opset, fp16, simplify, check, provider, external_data).
     """
     from . import build
@@ -158,8 +164,18 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
                          output_names=_output_names(module, graph.input_shape, names), **options)
 
 
-def load_weights(module, path) -> None:
-    """Load a file saved by `archc build -o` (a dict with "state_dict") or a plain state_dict."""
+def load_weights(module, weights) -> None:
+    """Load a state_dict, or a file saved by `archc build -o` (a dict with "state_dict") or
+    holding a plain state_dict."""
+    state = weights if isinstance(weights, dict) else _read_state_dict(weights)
+    source = "the given weights" if isinstance(weights, dict) else f"the weights in {weights}"
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ExportFailed(f"{source} do not fit this spec: {_first_lines(exc, 4)}") from exc
+
+
+def _read_state_dict(path) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -167,10 +183,7 @@ def load_weights(module, path) -> None:
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict):
         raise ExportFailed(f"{path} holds no state_dict (expected a file saved by `archc build -o`)")
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ExportFailed(f"the weights in {path} do not fit this spec: {_first_lines(exc, 4)}") from exc
+    return state
 
 
 def _output_names(module, input_shape, names: list[str]) -> list[str]:
@@ -213,12 +226,12 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
             report.provider = chosen
             report.tolerance = TOLERANCE[report.dtype]
             batches = [example_batch, SECOND_BATCH] if dynamic else [example_batch]
-            report.parity = [parity(staged, module, input_shape, b, chosen, report.tolerance, input_name,
-                                    scale_atol=fp16) for b in batches]
+            report.parity = [parity(staged, module, input_shape, b, chosen, report.tolerance, input_name)
+                             for b in batches]
             failed = [p for p in report.parity if not p.ok]
             if failed:
                 kept = _keep_failed(staged, target)
-                raise ExportFailed(_parity_message(failed, chosen, report.tolerance, kept, fp16))
+                raise ExportFailed(_parity_message(failed, chosen, report.tolerance, kept))
         report.seconds = time.perf_counter() - start
         _commit(staged, target)
         return report
@@ -256,11 +269,9 @@ def _check(staged: Path) -> None:
         raise ExportFailed(f"onnx.checker rejected the exported model: {_first_lines(exc)}") from exc
 
 
-def parity(model_path, module, input_shape, batch: int, provider: str, tolerance, input_name="input",
-           scale_atol: bool = False) -> Parity:
-    """Run the ONNX file and `module` (float32, eval) on one random batch and compare the outputs.
-
-    scale_atol multiplies atol by max(1, largest |output|) (used for float16)."""
+def parity(model_path, module, input_shape, batch: int, provider: str, tolerance, input_name="input") -> Parity:
+    """Run the ONNX file and `module` (float32, eval) on one random batch and compare the outputs
+    with `tolerance` (rtol, atol) as TOLERANCE describes."""
     rtol, atol = tolerance
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(batch))
     with torch.no_grad():
@@ -274,20 +285,19 @@ def parity(model_path, module, input_shape, batch: int, provider: str, tolerance
         if a.shape != b.shape:
             return Parity(batch, float("inf"), float("inf"), False, f"output shape {a.shape}, PyTorch gives {b.shape}")
         diff = np.abs(a.astype(np.float64) - b)
-        allowed_abs = atol * max(1.0, float(np.abs(b).max(initial=0.0))) if scale_atol else atol
+        allowed_abs = atol * max(1.0, float(np.abs(b).max(initial=0.0)))
         max_abs = max(max_abs, float(diff.max(initial=0.0)))
         max_rel = max(max_rel, float((diff / np.maximum(np.abs(b), 1e-12)).max(initial=0.0)))
         ok = ok and bool(np.all(diff <= allowed_abs + rtol * np.abs(b)))
     return Parity(batch, max_abs, max_rel, ok)
 
 
-def _parity_message(failed: list[Parity], provider: str, tolerance, kept: Path | None, fp16: bool) -> str:
+def _parity_message(failed: list[Parity], provider: str, tolerance, kept: Path | None) -> str:
     rtol, atol = tolerance
-    scaled = " x max(1, largest |output|)" if fp16 else ""
     lines = ["ONNX Runtime's outputs differ from PyTorch's:"]
     for p in failed:
         detail = p.problem or f"max abs diff {p.max_abs:.3g}, max rel diff {p.max_rel:.3g}"
-        lines.append(f"  batch {p.batch} on {provider}: {detail} (allowed: rtol {rtol:g}, atol {atol:g}{scaled})")
+        lines.append(f"  batch {p.batch} on {provider}: {detail} (allowed: rtol {rtol:g}, atol {atol:g} {ATOL_SCALE})")
     if kept:
         lines.append(f"the failed model is kept as {kept} for inspection")
     return "\n".join(lines)

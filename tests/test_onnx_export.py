@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from archc import runtime
-from archc.onnx_export import ExportFailed, export_module
+from archc.onnx_export import TOLERANCE, ExportFailed, export_module, parity
 
 torch.set_num_threads(1)
 
@@ -88,6 +88,26 @@ def test_external_data_file_is_written_beside_the_model(tmp_path):
     assert report.data_path == tmp_path / "big.onnx.data"
     assert report.data_size == (tmp_path / "big.onnx.data").stat().st_size > 48 * 32 * 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx.data"]
+
+
+def _logits(shift: float) -> nn.Linear:
+    """One output near 1e4, the others near 0, every one moved by `shift`."""
+    linear = nn.Linear(4, 3)
+    with torch.no_grad():
+        linear.weight.fill_(0.1)
+        linear.bias.copy_(torch.tensor([1e4, 0.0, 0.0]) + shift)
+    return linear
+
+
+def test_atol_grows_with_the_largest_output(tmp_path):
+    """Rounding is relative to the magnitude summed: outputs near 0 beside one near 1e4 may differ by
+    a fraction of atol x 1e4 (an untrained ResNet-101 does), but not by more."""
+    report = export_module(_logits(0.0), tmp_path / "l.onnx", input_shape=(4,))
+    rtol, atol = TOLERANCE["float32"]
+    allowed = atol * 1e4
+    assert 0.1 * allowed > 1e-5 + rtol * 1.0  # an element-wise tolerance alone would refuse this shift
+    assert parity(report.path, _logits(0.1 * allowed), (4,), 2, "cpu", (rtol, atol)).ok
+    assert not parity(report.path, _logits(3 * allowed), (4,), 2, "cpu", (rtol, atol)).ok
 
 
 class CallCounter(nn.Module):
