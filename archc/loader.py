@@ -46,12 +46,12 @@ class PList(list):
         return self.span
 
 
-def span_of_node(file: str, node: yaml.Node) -> Span:
+def span_of_node(file: str, node: yaml.Node, text: str = "") -> Span:
     start, end = node.start_mark, node.end_mark
     if end.line == start.line:
         length = end.index - start.index
     else:  # underline up to the end of the first line, without a trailing comment
-        buffer = start.buffer or ""
+        buffer = start.buffer or text  # libyaml's marks carry no buffer
         stop = buffer.find("\n", start.index)
         first = buffer[start.index: stop if stop >= 0 else len(buffer)]
         length = len(first.split(" #")[0].rstrip())
@@ -71,12 +71,68 @@ REFUSED_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("binary", "timesta
 TAG_HINT = "archc loads YAML safely: plain strings, numbers, booleans, null, lists and mappings, no tags"
 
 
-class _Loader(yaml.SafeLoader):
-    yaml_implicit_resolvers = CORE_RESOLVERS
+class _Positioned(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """Builds PMap/PList trees with spans and refuses every tag outside plain YAML."""
 
-    def __init__(self, stream, file: str):
+    yaml_implicit_resolvers = CORE_RESOLVERS
+    file: str
+    text: str
+
+    def span(self, node: yaml.Node) -> Span:
+        return span_of_node(self.file, node, self.text)
+
+    def construct_undefined(self, node):  # every tag outside plain YAML: !!python/..., !custom, !!binary
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise error(f"the YAML tag '{tag}' is not allowed", self.span(node), hint=TAG_HINT)
+
+    def construct_positioned_map(self, node):
+        data = PMap(span=self.span(node))
+        yield data
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise error("a mapping key must be a plain value", self.span(key_node)) from None
+            if key in data:
+                raise error(
+                    f"duplicate key '{key}'",
+                    self.span(key_node),
+                    hint=f"'{key}' is already defined at line {data.key_spans[key].line}; keep one",
+                )
+            data[key] = self.construct_object(value_node, deep=True)
+            data.key_spans[key] = self.span(key_node)
+            data.value_spans[key] = self.span(value_node)
+
+    def construct_positioned_list(self, node):
+        data = PList(span=self.span(node))
+        yield data
+        for child in node.value:
+            data.append(self.construct_object(child, deep=True))
+            data.item_spans.append(self.span(child))
+
+
+_Positioned.add_constructor("tag:yaml.org,2002:map", _Positioned.construct_positioned_map)
+_Positioned.add_constructor("tag:yaml.org,2002:seq", _Positioned.construct_positioned_list)
+for _tag in (None, *REFUSED_TAGS):
+    _Positioned.add_constructor(_tag, _Positioned.construct_undefined)
+
+
+class _FastLoader(_Positioned, yaml.CSafeLoader):
+    """libyaml's parser (~30x faster); any problem is re-read by `_Loader`, whose messages are precise."""
+
+    def __init__(self, stream: str, file: str):
         super().__init__(stream)
-        self.file = file
+        self.file, self.text = file, stream
+
+
+class _Loader(_Positioned, yaml.SafeLoader):
+    """The pure-Python parser: precise error marks and an alias limit while composing."""
+
+    def __init__(self, stream: str, file: str):
+        super().__init__(stream)
+        self.file, self.text = file, stream
         self.aliases = 0
 
     def compose_node(self, parent, index):
@@ -91,46 +147,13 @@ class _Loader(yaml.SafeLoader):
                 )
         return super().compose_node(parent, index)
 
-    def construct_undefined(self, node):  # every tag outside plain YAML: !!python/..., !custom, !!binary
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise error(f"the YAML tag '{tag}' is not allowed", span_of_node(self.file, node), hint=TAG_HINT)
 
-    def construct_positioned_map(self, node):
-        data = PMap(span=span_of_node(self.file, node))
-        yield data
-        self.flatten_mapping(node)
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                raise error("a mapping key must be a plain value", span_of_node(self.file, key_node)) from None
-            if key in data:
-                raise error(
-                    f"duplicate key '{key}'",
-                    span_of_node(self.file, key_node),
-                    hint=f"'{key}' is already defined at line {data.key_spans[key].line}; keep one",
-                )
-            data[key] = self.construct_object(value_node, deep=True)
-            data.key_spans[key] = span_of_node(self.file, key_node)
-            data.value_spans[key] = span_of_node(self.file, value_node)
+def _expanded_size(root: yaml.Node, file: str, text: str) -> int:
+    """Refuse documents whose aliases expand past the node limit (billion laughs) or contain themselves.
 
-    def construct_positioned_list(self, node):
-        data = PList(span=span_of_node(self.file, node))
-        yield data
-        for child in node.value:
-            data.append(self.construct_object(child, deep=True))
-            data.item_spans.append(span_of_node(self.file, child))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_positioned_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_list)
-for _tag in (None, *REFUSED_TAGS):
-    _Loader.add_constructor(_tag, _Loader.construct_undefined)
-
-
-def _expanded_size(root: yaml.Node, file: str) -> None:
-    """Refuse documents whose aliases expand past the node limit (billion laughs) or contain themselves."""
+    Returns the number of alias references (edges into a node beyond its first).
+    """
+    edges = 0
     sizes: dict[int, int] = {}
     opened: set[int] = set()
     stack = [(root, False)]
@@ -140,7 +163,7 @@ def _expanded_size(root: yaml.Node, file: str) -> None:
             continue
         if not done and id(node) in opened:
             raise error("a YAML alias refers to a node that contains it (a recursive structure)",
-                        span_of_node(file, node), hint="a spec cannot contain itself; write the values out")
+                        span_of_node(file, node, text), hint="a spec cannot contain itself; write the values out")
         opened.add(id(node))
         children = []
         if isinstance(node, yaml.SequenceNode):
@@ -152,18 +175,37 @@ def _expanded_size(root: yaml.Node, file: str) -> None:
             if total > limits.MAX_YAML_NODES:
                 raise error(
                     f"the document expands to more than {limits.MAX_YAML_NODES} YAML nodes",
-                    span_of_node(file, node),
+                    span_of_node(file, node, text),
                     hint="this looks like an alias bomb; write the spec without deep alias nesting",
                 )
             sizes[id(node)] = total
         else:
+            edges += len(children)
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
+    return edges - (len(sizes) - 1)
+
+
+def _read(loader: _Positioned):
+    """Compose, check the expansion limits, construct."""
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, loader.file, loader.text) > limits.MAX_YAML_ALIASES:
+            raise error(f"too many YAML aliases (more than {limits.MAX_YAML_ALIASES})", None)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(text: str, file: str):
     """Parse YAML text into a positioned tree (PMap/PList/scalars)."""
     register_source(file, text)
+    try:
+        return _read(_FastLoader(text, file))
+    except Exception:  # noqa: BLE001 - whatever went wrong, `_Loader` reads it again and says it precisely
+        pass
     try:
         loader = _Loader(text, file)
     except yaml.reader.ReaderError as exc:  # a control character anywhere in the text
@@ -172,11 +214,7 @@ def parse_yaml(text: str, file: str):
         raise error(f"the file contains the control character #x{exc.character:04x}, which YAML does not allow",
                     Span(file, line, col), hint="remove it: a spec is plain text") from None
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, file)
-        return loader.construct_document(node)
+        return _read(loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -192,8 +230,6 @@ def parse_yaml(text: str, file: str):
         raise error(f"invalid YAML: {exc}", Span(file, 1, 1)) from None
     except RecursionError:
         raise error("the YAML is nested too deeply", Span(file, 1, 1)) from None
-    finally:
-        loader.dispose()
 
 
 _OPENED = {"flow mapping": "the '{'", "flow sequence": "the '['", "quoted scalar": "the opening quote",

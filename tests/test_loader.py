@@ -156,3 +156,57 @@ def test_extending_a_missing_file(write_spec):
         load_spec(str(spec))
     diag = only_error(info.value)
     assert "cannot extend 'nowhere.yaml': no such file" == diag.message and str(diag.span) == f"{spec}:1:10"
+
+
+def _tree(value):
+    """A positioned tree as plain data with every span, for comparing two loaders."""
+    from archc.loader import PList, PMap
+
+    if isinstance(value, PMap):
+        return ("map", value.span, [(k, value.key_spans[k], value.value_spans[k], _tree(v)) for k, v in value.items()])
+    if isinstance(value, PList):
+        return ("list", value.span, value.item_spans, [_tree(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def _read_with(loader_class, text):
+    from archc.loader import _read
+
+    try:
+        return _tree(_read(loader_class(text, "f.yaml")))
+    except Exception as exc:  # YAML syntax errors are mapped to SpecErrors by parse_yaml, not by `_read`
+        return ("error", type(exc).__name__)
+
+
+YAML_TEXTS = sorted(SPECS.glob("*.yaml")) + sorted((SPECS.parent / "docs" / "examples").glob("*.yaml")) + sorted(
+    (SPECS.parent / "tests" / "bad_specs").rglob("*.yaml"))
+
+
+def test_libyaml_fast_path_builds_the_same_tree_and_spans_as_the_precise_loader():
+    """The fast path only saves time: where both loaders succeed, trees, values and spans are identical."""
+    from archc.loader import _FastLoader, _Loader
+
+    compared = 0
+    for path in YAML_TEXTS:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        precise, fast = _read_with(_Loader, text), _read_with(_FastLoader, text)
+        if precise[0] != "error" and fast[0] != "error":
+            assert fast == precise, path
+            compared += 1
+    assert compared > 50
+
+
+@pytest.mark.parametrize("text", ["a: &x [1, 2]\nb: *x\nc: *x\n", "a: 1\n" * 3, "- [\n", "a: !!python/name:os.system x\n",
+                                  "a:\n  - b: 1\n    c: [1,\n      2]\n"])
+def test_parse_yaml_agrees_with_the_precise_loader(text):
+    from archc.loader import _Loader
+
+    expected = _read_with(_Loader, text)
+    try:
+        got = _tree(parse_yaml(text, "f.yaml"))
+    except SpecError:
+        got = ("error",)
+    assert got[0] == expected[0] == "error" or got == expected
