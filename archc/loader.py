@@ -315,8 +315,11 @@ def load_spec(path: str, _stack: tuple[str, ...] = ()) -> PMap:
     key = os.path.realpath(path)
     if len(_stack) > limits.MAX_EXTENDS_DEPTH:
         raise error(f"'extends'/'imports' nest deeper than {limits.MAX_EXTENDS_DEPTH} files", Span(path, 1, 1))
-    doc = load_document(path)
-    stack = _stack + (key,)
+    return resolve_references(load_document(path), path, _stack + (key,))
+
+
+def resolve_references(doc: PMap, path: str, stack: tuple[str, ...] = ()) -> PMap:
+    """Resolve `extends:` and `imports:`, relative to the folder of `path`."""
     for field in ("extends", "imports"):
         if field in doc:
             doc = _resolve(doc, field, path, stack)

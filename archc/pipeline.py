@@ -9,7 +9,7 @@ from . import limits
 from .errors import Span, error
 from .expand import expand
 from .ir import Graph
-from .loader import PList, PMap, load_spec, parse_yaml
+from .loader import PList, PMap, load_spec, parse_yaml, resolve_references
 from .params import resolve_params
 from .schema import validate as validate_structure
 
@@ -29,14 +29,15 @@ def positioned(value, file: str = "<dict>"):
 
 def load(source: SpecSource) -> PMap:
     """Load a spec from a path, YAML text, or a dict, with `extends:`/`imports:` resolved."""
-    if isinstance(source, dict):
-        return positioned(source)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source):
         return load_spec(str(source))
-    doc = parse_yaml(source, "<string>")
-    if not isinstance(doc, PMap):
-        raise error("a spec must be a mapping", Span("<string>", 1, 1))
-    return doc
+    if isinstance(source, dict):
+        doc = positioned(source)
+    else:
+        doc = parse_yaml(source, "<string>")
+        if not isinstance(doc, PMap):
+            raise error("a spec must be a mapping", Span("<string>", 1, 1))
+    return resolve_references(doc, os.path.join(os.getcwd(), "<string>"))  # files named relative to here
 
 
 def parse_input(text: str) -> tuple[int, ...]:

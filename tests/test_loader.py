@@ -210,3 +210,14 @@ def test_parse_yaml_agrees_with_the_precise_loader(text):
     except SpecError:
         got = ("error",)
     assert got[0] == expected[0] == "error" or got == expected
+
+
+def test_extends_in_yaml_text_and_dicts_is_resolved_from_the_current_folder(monkeypatch):
+    monkeypatch.chdir(SPECS)
+    text = archc.analyze("extends: resnet18.yaml\nparams: {num_classes: 7}\n")
+    as_dict = archc.analyze({"extends": "resnet18.yaml", "params": {"num_classes": 7}})
+    reference = archc.analyze(str(SPECS / "resnet18.yaml"), {"num_classes": 7})
+    assert text.nodes[-1].shape == as_dict.nodes[-1].shape == reference.nodes[-1].shape == (7,)
+    assert sum(n.params for n in text.nodes) == sum(n.params for n in reference.nodes)
+    with pytest.raises(SpecError, match="no such file"):
+        archc.analyze("extends: missing.yaml\n")
