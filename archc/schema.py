@@ -24,6 +24,7 @@ _KIND = {
     "pos_int": {"type": ["integer", "string"]},
     "nonneg_int": {"type": ["integer", "string"]},
     "float": {"type": ["number", "string"]},
+    "pos_float": {"type": ["number", "string"]},
     "prob": {"type": ["number", "string"]},
     "bool": {"type": ["boolean", "string"]},
 }

@@ -17,7 +17,7 @@ def spec_options(func):
     @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                   help="Override a spec param (value read as YAML: 2, 0.5, [[1, 64]], true). Repeatable.")
     @click.option("--input", "input_text", metavar="CxHxW", help="Input shape without the batch, e.g. 3x32x32.")
-    @click.option("--max-params", type=int, default=limits.MAX_PARAMS, show_default=True,
+    @click.option("--max-params", type=click.IntRange(min=1), default=limits.MAX_PARAMS, show_default=True,
                   help="Refuse models with more parameters than this.")
     @functools.wraps(func)
     def wrapper(*args, sets, input_text, max_params, **kwargs):

@@ -6,6 +6,8 @@ images, (F,) for features.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -104,9 +106,14 @@ def coerce(kind: str, value, choices: tuple = ()):
             return value
         return coerce("nonneg_pair", value)
     if kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise AttrError(f"expected a number, found {_show(value)}")
+        raise AttrError(f"expected a finite number, found {_show(value)}")
+    if kind == "pos_float":
+        value = coerce("float", value)
+        if value > 0:
+            return value
+        raise AttrError(f"expected a number > 0, found {value}")
     if kind == "prob":
         value = coerce("float", value)
         if 0.0 <= value <= 1.0:

@@ -38,7 +38,7 @@ BATCHNORM = Op(
     "batchnorm",
     "batch normalisation (BatchNorm2d on images, BatchNorm1d on features); num_features is inferred",
     _bn_infer,
-    {"eps": Attr("float", 1e-5), "momentum": Attr("float", 0.1), "affine": Attr("bool", True)},
+    {"eps": Attr("pos_float", 1e-5), "momentum": Attr("prob", 0.1), "affine": Attr("bool", True)},
     module=_bn_module,
     label=lambda attrs: "batchnorm",
 )
