@@ -94,6 +94,13 @@ def test_emit_python_to_a_file(tmp_path, capsys):
     assert list(emitted.state_dict()) == list(archc.build(LENET).state_dict())
 
 
+def test_a_py_output_name_means_python_source(tmp_path, capsys):
+    code, _, _ = cli(capsys, "build", LENET, "-o", str(tmp_path / "model.py"))
+    source = (tmp_path / "model.py").read_text()
+    assert code == 0 and "class Lenet5(nn.Module):" in source
+    compile(source, "model.py", "exec")
+
+
 def test_emit_python_to_stdout_with_check_on_stderr(capsys):
     code, out, err = cli(capsys, "build", LENET, "--emit", "python", "--check")
     assert code == 0

@@ -40,7 +40,7 @@ def summary(model, depth: int) -> list[str]:
 @spec_options
 @click.option("--seed", type=int, help="Seed the initial weights (same seed, same state_dict).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the model (.pt: state_dict + resolved spec) or, with --emit python, the source.")
+              help="Write the model (.pt: state_dict + resolved spec) or the Python source (.py, or with --emit python).")
 @click.option("--emit", type=click.Choice(["python"]), help="Emit standalone Python source instead of a model file.")
 @click.option("--check", is_flag=True, help="Run a forward pass on the meta device and compare every layer's "
               "runtime shape with the static one.")
@@ -52,6 +52,8 @@ def build(file, spec_kwargs, seed, output, emit, check, depth):
     from ..emit.python_source import module_source
     from ..saving import save
 
+    if emit is None and output and output.endswith(".py"):
+        emit = "python"  # `-o model.py` can only mean the source
     if emit == "python" and seed is not None:
         raise UsageProblem("--seed does nothing with --emit python: the emitted source holds no weights")
     doc = load(file)
