@@ -16,7 +16,7 @@ from typing import Callable
 RUNTIMES = ("torch", "compile", "onnxruntime")
 
 PEAK_TF32_TFLOPS = {  # dense tensor-core TF32 peaks; torch and ONNX Runtime use TF32 for convs by default
-    "H200": 494.7, "H100 PCIe": 378.0, "H100": 494.7, "A100": 156.0, "L40S": 183.0,
+    "H200": 494.7, "H100 PCIe": 378.0, "H100": 494.7, "A100": 156.0, "L40S": 183.0, "L40": 90.5,
     "L4": 60.0, "A10": 62.5, "RTX 4090": 82.6, "V100": 15.7, "T4": 8.1,
 }
 
@@ -42,7 +42,7 @@ class Result:
 
 def peak_flops(device_name: str) -> float | None:
     """The TF32 peak FLOP/s of a known NVIDIA GPU, or None."""
-    for key, tflops in PEAK_TF32_TFLOPS.items():  # ordered so "H100 PCIe" is tried before "H100"
+    for key, tflops in PEAK_TF32_TFLOPS.items():  # ordered so "H100 PCIe" is tried before "H100", "L40" before "L4"
         if key in device_name:
             return tflops * 1e12
     return None

@@ -37,6 +37,7 @@ float32 result differs from float64 by 1.4e-5 there (ONNX Runtime's by 1e-5).
 float16 is compared with the float32 module."""
 ATOL_SCALE = "x max(1, largest |output|)"
 
+MIN_OPSET = 18  # older opsets need torch's version converter, which often fails and then writes 18 anyway
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so a dynamic batch is traced at 2
 SECOND_BATCH = 1   # a dynamic batch is verified at this size too
 
@@ -206,6 +207,8 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
     does, above ~1.5 GB; protobuf cannot hold 2 GB), True always, False never.
     Raises ExportFailed (nothing left under `path`) or runtime.ProviderUnavailable.
     """
+    if opset is not None and opset < MIN_OPSET:
+        raise ExportFailed(f"opset {opset} is older than torch's exporter writes (opset {MIN_OPSET} and later)")
     chosen = runtime.choose(provider) if check else None
     target = Path(path)
     dynamic = batch == "dynamic"

@@ -74,6 +74,8 @@ def test_opset_is_honoured(write_spec, tmp_path, capsys):
     model = onnx.load(str(target))
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [18]
     assert "opset 18" in capsys.readouterr().out
+    assert run(["export", str(write_spec(TINY)), "--onnx", "-o", str(tmp_path / "o13.onnx"), "--opset", "13"]) == 2
+    assert "13 is not in the range x>=18" in capsys.readouterr().err and not (tmp_path / "o13.onnx").exists()
 
 
 def test_parity_failure_exits_1_and_keeps_only_the_failed_file(write_spec, tmp_path, monkeypatch, capsys):

@@ -145,6 +145,12 @@ def test_exporter_error_is_reported_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_opsets_older_than_the_exporter_writes_are_refused(tmp_path):
+    with pytest.raises(ExportFailed, match="opset 13 is older than torch's exporter writes"):
+        export_module(nn.Linear(4, 2), tmp_path / "o.onnx", input_shape=(4,), opset=13)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_check_skips_verification(tmp_path):
     report = export_module(CallCounter(), tmp_path / "c.onnx", input_shape=(4,), check=False)
     assert report.provider is None and report.parity == [] and report.path.exists()
