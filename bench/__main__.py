@@ -40,6 +40,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def busy_warning(load_at_start: float, load_at_end: float, threads: int) -> str | None:
+    """A warning for RESULTS.md when other processes kept the cores busy: a 1-minute load average of
+    at least 0.5 per core before the run, or above the run's own threads at its end."""
+    cores = len(os.sched_getaffinity(0))
+    others = max(load_at_start, load_at_end - threads)
+    if others < 0.5 * cores:
+        return None
+    return (f"the machine was busy (about {others:.1f} runnable processes besides this run on {cores} cores): "
+            "their work is in these numbers; rerun on a quiet machine before trusting them.")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
@@ -54,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cfg = Config(quick=args.quick, specs=args.specs, threads=args.threads,
                  command=shlex.join(["python3", "-m", "bench", *argv]))
+    load_at_start = os.getloadavg()[0]
     described = machine()
     described["threads"] = str(args.threads)
     started = time.perf_counter()
@@ -74,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress.advance(bar)
             sections.append(finish(results))
     described["load average at end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    text = report.render(sections, described, cfg.command, time.perf_counter() - started, args.quick)
+    text = report.render(sections, described, cfg.command, time.perf_counter() - started, args.quick,
+                         busy_warning(load_at_start, os.getloadavg()[0], args.threads))
     from archc.atomic import write_text
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ def targets_table(targets: list[Target]) -> list[str]:
     return markdown_table(["target", "measured", "reference", "ratio", "goal", "verdict"], rows)
 
 
-def render(sections: list[Section], machine: dict[str, str], command: str, elapsed_s: float, quick: bool) -> str:
+def render(sections: list[Section], machine: dict[str, str], command: str, elapsed_s: float, quick: bool,
+           warning: str | None = None) -> str:
     targets = [t for s in sections for t in s.targets]
     met = sum(1 for t in targets if t.passed)
     missed = [t.name for t in targets if t.passed is False]
@@ -36,6 +37,7 @@ def render(sections: list[Section], machine: dict[str, str], command: str, elaps
         "Warm-up calls are excluded, times are medians of repeats, compared models share weights and "
         "threads and are timed alternately in one process. Ratios are stated so that > 1 favours archc "
         "unless a goal says otherwise.",
+        *(["", f"**Warning: {warning}**"] if warning else []),
         "",
         "## Machine",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -88,3 +89,13 @@ def test_failed_measurement_is_reported_as_not_measured():
     assert [t.verdict for t in rendered.targets] == ["not measured"]
     text = render([rendered], {"CPU": "test"}, "python3 -m bench", 1.0, quick=True)
     assert "0 of 1 targets met; not measured: forward lenet5 batch 1" in text
+
+
+def test_busy_machine_is_flagged_but_the_run_own_load_is_not():
+    from bench.__main__ import busy_warning
+
+    cores = len(os.sched_getaffinity(0))
+    assert busy_warning(0.1, 0.1 + cores, threads=cores) is None       # only this run's threads were busy
+    assert "busy" in busy_warning(cores * 1.0, 0.0, threads=cores)      # others were running before it
+    text = render([], {"CPU": "test"}, "python3 -m bench", 1.0, quick=True, warning="the machine was busy")
+    assert "**Warning: the machine was busy**" in text
