@@ -52,4 +52,3 @@ def handwritten_lenet5():
 def reference_model(spec: str):
     """The eager reference for forward timing: torchvision's model, or the hand-written LeNet-5."""
     return handwritten_lenet5() if spec == "lenet5" else torchvision_model(spec)
-
