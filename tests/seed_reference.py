@@ -3,7 +3,7 @@
 Each class follows its seed's code (/work/shared/seeds, see its README) as closely as runnable code allows:
 the seeds' d2l classes are reduced to their `net` (training hyperparameters and d2l helpers dropped),
 and their lazy layers are kept, so a reference must see one input (`materialize`) before it has weights.
-Also here: seed 003's printed `layer_summary` shape lines.
+Also here: seed 003's printed `layer_summary` shape lines and seed 000's printed AlexNet module tree.
 """
 
 from __future__ import annotations
@@ -397,3 +397,22 @@ Sequential output shape: torch.Size([1, 512, 3, 3])
 Sequential output shape: torch.Size([1, 10])
 """,
 }
+
+
+# seed 000's printout of torchvision's AlexNet after `alexnet.classifier[-1] = nn.Linear(4096, 2)` (one line)
+ALEXNET_FINETUNE_TREE = (
+    'AlexNet( (features): Sequential('
+    ' (0): Conv2d(3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2)) (1): ReLU(inplace=True)'
+    ' (2): MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)'
+    ' (3): Conv2d(64, 192, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2)) (4): ReLU(inplace=True)'
+    ' (5): MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)'
+    ' (6): Conv2d(192, 384, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)) (7): ReLU(inplace=True)'
+    ' (8): Conv2d(384, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)) (9): ReLU(inplace=True)'
+    ' (10): Conv2d(256, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)) (11): ReLU(inplace=True)'
+    ' (12): MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False) )'
+    ' (avgpool): AdaptiveAvgPool2d(output_size=(6, 6)) (classifier): Sequential('
+    ' (0): Dropout(p=0.5, inplace=False) (1): Linear(in_features=9216, out_features=4096, bias=True)'
+    ' (2): ReLU(inplace=True) (3): Dropout(p=0.5, inplace=False)'
+    ' (4): Linear(in_features=4096, out_features=4096, bias=True) (5): ReLU(inplace=True)'
+    ' (6): Linear(in_features=4096, out_features=2, bias=True) ) )'
+)

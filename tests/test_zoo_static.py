@@ -147,3 +147,60 @@ def test_archc_shapes_prints_the_seed_layer_summary(name, depth, capsys):
     assert run(["shapes", "--json", "--depth", str(depth), spec(name)]) == 0
     rows = json.loads(capsys.readouterr().out)["layers"]
     assert [row["shape"] for row in rows] == printed_shapes(seeds.PRINTED_SUMMARIES[name])
+
+
+def test_alexnet_paper_with_seed_004s_ten_classes():
+    graph = archc.analyze(spec("alexnet_paper"), {"num_classes": 10})        # seed 004: NUM_CLASSES = 10
+    with torch.device("meta"):
+        model = seeds.AlexNetPaper(num_classes=10)
+    assert graph.total_params == numel(model)
+    assert graph.shape_of(graph.outputs[0].node) == (10,)
+
+
+def printed_leaves(tree: str) -> dict[str, str]:
+    """A printed module tree (one line, as seed 000 prints it) as {dotted path: 'Class(args)'} of its leaves."""
+    leaves, scope, pos = {}, [], tree.index("(") + 1
+    token = re.compile(r"\s*(?:\((\w+)\): (\w+)\(|\))")
+    while (m := token.match(tree, pos)) and (m.group(1) or scope):
+        pos = m.end()
+        if not m.group(1):
+            scope.pop()
+        elif m.group(2) == "Sequential":
+            scope.append(m.group(1))
+        else:                                            # a leaf: its arguments up to the matching ")"
+            depth, end = 1, pos
+            while depth:
+                depth += {"(": 1, ")": -1}.get(tree[end], 0)
+                end += 1
+            leaves[".".join([*scope, m.group(1)])] = f"{m.group(2)}({tree[pos:end - 1]})"
+            pos = end
+    assert tree[pos:].strip() == ")", tree[pos:]
+    return leaves
+
+
+def settings(module: nn.Module) -> dict:
+    """A module's constructor settings, ints and (n, n) pairs made equal (MaxPool2d(3) == MaxPool2d((3, 3)))."""
+    pair = lambda v: v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v  # noqa: E731
+    return {k: pair(v) for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
+
+
+def test_alexnet_finetune_is_the_module_tree_seed_000_prints():
+    with torch.device("meta"):
+        model = archc.build(spec("alexnet_finetune"))
+    printed = printed_leaves(seeds.ALEXNET_FINETUNE_TREE)
+    assert len(printed) == 21 and printed["classifier.6"] == "Linear(in_features=4096, out_features=2, bias=True)"
+    for path, text in printed.items():
+        expected = eval(text, vars(nn))                 # the seed's own text, constructed by torch
+        mine = model.get_submodule(path)
+        assert type(mine) is type(expected) and settings(mine) == settings(expected), path
+    weighted = {n for n, m in model.named_modules() if list(m.parameters(recurse=False))}
+    assert weighted <= set(printed)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TORCHVISION if n != "alexnet_finetune"))
+def test_macs_and_params_are_torchvisions_published_numbers(name):
+    """torchvision's weight metadata (no download) states `_ops` in GFLOPs-as-MACs and `num_params`."""
+    meta = tvm.get_model_weights(name).DEFAULT.meta
+    graph = archc.analyze(spec(name), {"aux_logits": False} if name == "googlenet" else None)
+    assert graph.total_params == meta["num_params"]
+    assert round(graph.total_macs / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-9)
