@@ -349,13 +349,13 @@ class Expander:
                             f"{head} takes: " + (", ".join(opdef.attrs) or "no attributes"))
         attrs = {}
         for key, attr in opdef.attrs.items():
-            where = f"{ctx.path}.{head}.{key}"
             if key not in args:
                 if attr.required:
                     raise error(f"{head} needs the attribute '{key}' ({attr.doc})", span, ctx.path,
                                 f"add {key}: ... to the {head}")
-                attrs[key] = attr.default if attr.default is None else coerce(attr.kind, attr.default, attr.choices)
+                attrs[key] = attr.normal_default
                 continue
+            where = f"{ctx.path}.{head}.{key}"
             literals = attr.choices if attr.kind == "choice" else ("same", "valid") if attr.kind == "padding" else ()
             value = self.value(args[key], env, args.span_of(key), where, literals)
             try:

@@ -74,38 +74,72 @@ def kind_rules(raw) -> dict[str, tuple[str, dict]]:
     return {name: rule for name, rule in rules.items() if rule[0] != "default"}
 
 
-def parameter_names(kind: str, attrs: dict) -> set[str]:
-    """The parameters torch gives a layer of `kind` with these (resolved) attributes."""
-    if kind == "batchnorm":
-        return {"weight", "bias"} if attrs.get("affine", True) else set()
-    return {"weight", "bias"} if attrs.get("bias", True) else {"weight"}
+# Rules that restate what torch's constructor already does; applying them again is wasted work.
+_TORCH_DEFAULTS = {"batchnorm": {"weight": ("constant", {"val": 1.0}), "bias": ("constant", {"val": 0.0})}}
+_CONSTANT_SCHEMES = {"ones": ("constant", {"val": 1.0}), "zeros": ("constant", {"val": 0.0})}
+
+# Below this many parameters, torch's default init costs less than making the layer on the meta
+# device and allocating it afterwards (measured: ~25k floats on CPU), so small layers are made normally.
+SKIP_DEFAULT_INIT_FROM = 32768
+
+
+def _restates_default(kind: str, tensor: str, rule: tuple[str, dict]) -> bool:
+    return _CONSTANT_SCHEMES.get(rule[0], rule) == _TORCH_DEFAULTS.get(kind, {}).get(tensor)
 
 
 class Initializer:
     """Creates each layer's module and applies the spec's rule for its kind."""
 
     def __init__(self, section: dict | None):
-        self.rules = {str(kind): kind_rules(raw) for kind, raw in (section or {}).items()}
+        self.rules = {}
+        for kind, raw in (section or {}).items():
+            rules = {t: r for t, r in kind_rules(raw).items() if not _restates_default(str(kind), t, r)}
+            if rules:
+                self.rules[str(kind)] = rules
 
-    def create(self, kind: str, attrs: dict, make):
-        """`make()` builds the module; where a rule sets every parameter, torch's default init is skipped
-        (the module is made on the meta device, then allocated), so the rule's draws come first.
+    def create(self, kind: str, attrs: dict, params: int, make):
+        """`make(device=None)` builds the module (`params`: its parameter count).
 
-        Batch norm is always made normally: its running statistics are buffers with fixed defaults.
+        Where a rule sets the weight of a large conv or linear layer, torch's default init (a uniform
+        draw as large as the weight) is skipped: the module is made on the meta device and allocated,
+        the rules run, and a bias without a rule gets torch's default (`default_bias_`). Which path a
+        layer takes depends on the spec alone, so seeded builds stay reproducible.
         """
-        import torch
-
         rules = self.rules.get(kind)
         if not rules:
             return make()
-        if kind != "batchnorm" and parameter_names(kind, attrs) <= set(rules):
-            with torch.device("meta"):
-                module = make()
-            module = module.to_empty(device="cpu")
-        else:
+        if kind == "batchnorm" or params < SKIP_DEFAULT_INIT_FROM or "weight" not in rules:
             module = make()
+            apply(module, rules)
+            return module
+        module = _allocate(make(device="meta"))
         apply(module, rules)
+        if module.bias is not None and "bias" not in rules:
+            default_bias_(module.bias, module.weight)
         return module
+
+
+def _allocate(module):
+    """Real, uninitialised CPU storage for a meta-device leaf module (cheaper than Module.to_empty)."""
+    import torch
+    from torch import nn
+
+    for name, tensor in module._parameters.items():
+        if tensor is not None:
+            module._parameters[name] = nn.Parameter(torch.empty(tensor.shape, dtype=tensor.dtype, device="cpu"),
+                                                    tensor.requires_grad)
+    return module
+
+
+def default_bias_(bias, weight) -> None:
+    """torch's default bias init of conv and linear layers: uniform(+-1/sqrt(fan_in)) of the weight."""
+    import math
+
+    from torch.nn import init
+
+    fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    init.uniform_(bias, -bound, bound)
 
 
 def apply(module, rules: dict[str, tuple[str, dict]]) -> None:

@@ -56,8 +56,9 @@ def section(cfg: Config, specs: list[str], results: list) -> Section:
         "Same initialisation: each spec's `init:` section declares torchvision's scheme (ResNet, VGG, "
         "DenseNet: kaiming_normal convs, constant batch norms, normal/zero linear layers; GoogLeNet: "
         "trunc_normal convs and linears). One difference in work: torchvision runs torch's default init in "
-        "every layer and then re-initialises; archc skips the default init of a layer whose parameters the "
-        "rules all set (made on the meta device, then allocated). Both sides build the same parameter "
+        "every layer and then re-initialises; archc skips the default draws of large layers (>= 32,768 "
+        "parameters) whose weight has a rule (made on the meta device, then allocated; a bias without a "
+        "rule still gets torch's default). Both sides build the same parameter "
         "count (checked before timing).",
     ]
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import torch
 import torchvision
 
 import archc
+from archc.init import SKIP_DEFAULT_INIT_FROM, default_bias_
 from conftest import SPECS
 
 torch.set_num_threads(1)
@@ -168,8 +170,9 @@ layers:
 def test_init_rules_follow_torch_init():
     model = archc.build(INIT, seed=7)
     torch.manual_seed(7)
+    torch.nn.Conv2d(3, 8, 3)  # a small layer is made normally: torch's default draws come first
     expected = torch.nn.init.kaiming_normal_(torch.empty(8, 3, 3, 3), mode="fan_out", nonlinearity="relu")
-    assert torch.equal(model[0].weight, expected)  # default init skipped: the rule's draw comes first
+    assert torch.equal(model[0].weight, expected)
     assert torch.equal(model[0].bias, torch.zeros(8))
     assert torch.equal(model[1].weight, torch.ones(8)) and torch.equal(model[1].bias, torch.zeros(8))
     assert torch.equal(model[1].running_var, torch.ones(8))
@@ -177,6 +180,46 @@ def test_init_rules_follow_torch_init():
     assert model[4].weight.abs().max() <= bound
     default_bound = 1 / (8 * 6 * 6) ** 0.5  # the bias keeps torch's default
     assert 0 < model[4].bias.abs().max() <= default_bound
+
+
+LARGE_INIT = f"""
+name: large_init
+input: [64, 4, 4]
+init:
+  conv: {{weight: {{kaiming_normal: {{mode: fan_out}}}}}}
+  linear: {{weight: {{normal: {{std: 0.01}}}}}}
+layers:
+  - conv: {{out: {SKIP_DEFAULT_INIT_FROM // (64 * 9) + 1}, kernel: 3}}
+  - flatten
+  - linear: {{out: {SKIP_DEFAULT_INIT_FROM // 2 + 1}}}
+"""
+
+
+def test_large_layers_skip_torch_default_init_and_keep_its_default_bias():
+    model = archc.build(LARGE_INIT, seed=3)
+    conv, linear = model[0], model[2]
+    assert conv.weight.numel() >= SKIP_DEFAULT_INIT_FROM and linear.weight.numel() >= SKIP_DEFAULT_INIT_FROM
+    torch.manual_seed(3)
+    conv_weight = torch.nn.init.kaiming_normal_(torch.empty_like(conv.weight), mode="fan_out")
+    conv_bias = torch.empty_like(conv.bias)
+    default_bias_(conv_bias, conv_weight)
+    linear_weight = torch.nn.init.normal_(torch.empty_like(linear.weight), std=0.01)
+    linear_bias = torch.empty_like(linear.bias)
+    default_bias_(linear_bias, linear_weight)
+    for built, expected in [(conv.weight, conv_weight), (conv.bias, conv_bias), (linear.weight, linear_weight),
+                            (linear.bias, linear_bias)]:
+        assert built.device.type == "cpu" and torch.equal(built, expected)
+
+
+@pytest.mark.parametrize("make", [lambda: torch.nn.Linear(100, 30), lambda: torch.nn.Conv2d(6, 12, 5, groups=3)])
+def test_default_bias_is_torchs_own_bias_init(make):
+    torch.manual_seed(5)
+    reference = make()
+    torch.manual_seed(5)
+    weight = torch.nn.init.kaiming_uniform_(torch.empty_like(reference.weight), a=math.sqrt(5))
+    bias = torch.empty_like(reference.bias)
+    default_bias_(bias, weight)
+    assert torch.equal(weight, reference.weight) and torch.equal(bias, reference.bias)
 
 
 def test_without_init_section_modules_get_torch_defaults():
@@ -206,16 +249,27 @@ def _d2l_first_conv(out, kernel, padding=0):
     return make
 
 
+def _default_then(in_channels, out, kernel, bias, rule):
+    """A small layer is made with torch's defaults (drawing weight, then bias), then the rule draws."""
+    def make():
+        conv = torch.nn.Conv2d(in_channels, out, kernel, bias=bias)
+        with torch.no_grad():
+            rule(conv.weight)
+        return conv.weight
+    return make
+
+
 INIT_REFERENCES = {
-    # spec: (first layer's weight, the reference's draw for it; rules skip torch's default init where they set all)
-    "resnet18": ("conv1.weight", lambda: torch.nn.init.kaiming_normal_(
-        torch.empty(64, 3, 7, 7), mode="fan_out", nonlinearity="relu")),
-    "densenet121": ("features.conv0.weight", lambda: torch.nn.init.kaiming_normal_(torch.empty(64, 3, 7, 7))),
-    "densenet_bc_100": ("conv1.weight", lambda: torch.empty(24, 3, 3, 3).normal_(0, (2 / (3 * 3 * 24)) ** 0.5)),
-    "vgg11": ("features.0.weight", lambda: torch.nn.init.kaiming_normal_(
-        torch.empty(64, 3, 3, 3), mode="fan_out", nonlinearity="relu")),
-    "googlenet": ("conv1.conv.weight", lambda: torch.nn.init.trunc_normal_(
-        torch.empty(64, 3, 7, 7), mean=0.0, std=0.01, a=-2, b=2)),
+    # spec: (first layer's weight, the reference's draws for it; these first layers are all small)
+    "resnet18": ("conv1.weight", _default_then(3, 64, 7, False, lambda w: torch.nn.init.kaiming_normal_(
+        w, mode="fan_out", nonlinearity="relu"))),
+    "densenet121": ("features.conv0.weight", _default_then(3, 64, 7, False, torch.nn.init.kaiming_normal_)),
+    "densenet_bc_100": ("conv1.weight", _default_then(3, 24, 3, False,
+                                                      lambda w: w.normal_(0, (2 / (3 * 3 * 24)) ** 0.5))),
+    "vgg11": ("features.0.weight", _default_then(3, 64, 3, True, lambda w: torch.nn.init.kaiming_normal_(
+        w, mode="fan_out", nonlinearity="relu"))),
+    "googlenet": ("conv1.conv.weight", _default_then(3, 64, 7, False, lambda w: torch.nn.init.trunc_normal_(
+        w, mean=0.0, std=0.01, a=-2, b=2))),
     "lenet": ("0.weight", _d2l_first_conv(6, 5, padding=2)),
     "nin": ("0.0.weight", _d2l_first_conv(96, 11)),
 }

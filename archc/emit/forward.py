@@ -47,17 +47,15 @@ class ModuleTree:
 
     @classmethod
     def of(cls, graph: Graph) -> "ModuleTree":
-        tree = cls({"": []})
+        levels: dict[str, dict[str, None]] = {"": {}}
         for node in graph.nodes:
             if node.module is None:
                 continue
-            parts = node.module.split(".")
-            for depth in range(len(parts)):
-                parent = ".".join(parts[:depth])
-                tree.children.setdefault(parent, [])
-                if parts[depth] not in tree.children[parent]:
-                    tree.children[parent].append(parts[depth])
-        return tree
+            parent = ""
+            for part in node.module.split("."):
+                levels.setdefault(parent, {})[part] = None
+                parent = f"{parent}.{part}" if parent else part
+        return cls({path: list(names) for path, names in levels.items()})
 
     def numbered(self, path: str) -> bool:
         """A level whose children are exactly 0, 1, ..., n-1 (an nn.Sequential)."""

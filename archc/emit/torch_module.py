@@ -87,9 +87,12 @@ def assemble(graph: Graph, make_leaf, inplace: set[str]) -> nn.Module:
     return model
 
 
-def leaf_module(graph: Graph, node, inplace: set[str]) -> nn.Module:
-    """The torch module of one node (ReLUs the forward may run in place are marked so)."""
-    module = node.spec.module(node.attrs, [graph.shape_of(i) for i in node.inputs])
+def leaf_module(graph: Graph, node, inplace: set[str], **factory) -> nn.Module:
+    """The torch module of one node (ReLUs the forward may run in place are marked so).
+
+    `factory`: `device=` for the ops that take it (see archc.ops.base.Op).
+    """
+    module = node.spec.module(node.attrs, [graph.shape_of(i) for i in node.inputs], **factory)
     if node.id in inplace and hasattr(module, "inplace"):
         module.inplace = True
     return module
@@ -107,5 +110,5 @@ def build_module(graph: Graph, init_rules: dict | None = None, device: str | Non
         with torch.device("meta"):
             return assemble(graph, lambda node: leaf_module(graph, node, inplace), inplace)
     initializer = Initializer(init_rules or {})
-    return assemble(graph, lambda node: initializer.create(node.op, node.attrs,
-                                                           lambda: leaf_module(graph, node, inplace)), inplace)
+    return assemble(graph, lambda node: initializer.create(
+        node.op, node.attrs, node.params, lambda **factory: leaf_module(graph, node, inplace, **factory)), inplace)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 Shape = tuple[int, ...]
@@ -46,6 +47,11 @@ class Attr:
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @cached_property
+    def normal_default(self):
+        """The default as `coerce` normalises it (None stays None)."""
+        return self.default if self.default is None else coerce(self.kind, self.default, self.choices)
+
 
 @dataclass(frozen=True)
 class Inferred:
@@ -59,7 +65,8 @@ class Op:
     """One op: everything archc knows about it lives here.
 
     `infer(attrs, inputs)` returns the output shape, parameter count and MACs;
-    `module(attrs, inputs)` builds the torch module (torch is imported only there);
+    `module(attrs, inputs)` builds the torch module (torch is imported only there); conv and linear
+    also take `device=` (archc.init makes large ones on the meta device);
     ops without a module (merges) give `function`, the torch function they call.
     """
 
@@ -80,54 +87,81 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def coerce(kind: str, value, choices: tuple = ()):
-    """Check and normalise an attribute value of the given kind."""
-    if kind == "int":
-        if _is_int(value):
-            return value
-        raise AttrError(f"expected an integer, found {_show(value)}")
-    if kind == "pos_int":
-        if _is_int(value) and value >= 1:
-            return value
-        raise AttrError(f"expected a positive integer, found {_show(value)}")
-    if kind == "nonneg_int":
-        if _is_int(value) and value >= 0:
-            return value
-        raise AttrError(f"expected an integer >= 0, found {_show(value)}")
-    if kind in ("pair", "nonneg_pair"):
-        low = 1 if kind == "pair" else 0
+def _int(value, choices):
+    if _is_int(value):
+        return value
+    raise AttrError(f"expected an integer, found {_show(value)}")
+
+
+def _pos_int(value, choices):
+    if _is_int(value) and value >= 1:
+        return value
+    raise AttrError(f"expected a positive integer, found {_show(value)}")
+
+
+def _nonneg_int(value, choices):
+    if _is_int(value) and value >= 0:
+        return value
+    raise AttrError(f"expected an integer >= 0, found {_show(value)}")
+
+
+def _pair_of(low: int):
+    def pair_kind(value, choices):
         pair = (value, value) if _is_int(value) else tuple(value) if isinstance(value, (list, tuple)) else None
         if pair is None or len(pair) != 2 or not all(_is_int(v) and v >= low for v in pair):
             what = "a positive integer" if low else "an integer >= 0"
             raise AttrError(f"expected {what} or a pair [h, w] of them, found {_show(value)}")
         return pair
-    if kind == "padding":
-        if value in ("same", "valid"):
-            return value
-        return coerce("nonneg_pair", value)
-    if kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise AttrError(f"expected a finite number, found {_show(value)}")
-    if kind == "pos_float":
-        value = coerce("float", value)
-        if value > 0:
-            return value
-        raise AttrError(f"expected a number > 0, found {value}")
-    if kind == "prob":
-        value = coerce("float", value)
-        if 0.0 <= value <= 1.0:
-            return value
-        raise AttrError(f"expected a probability in [0, 1], found {value}")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise AttrError(f"expected true or false, found {_show(value)}")
-    if kind == "choice":
-        if value in choices:
-            return value
-        raise AttrError(f"expected one of {', '.join(map(str, choices))}, found {_show(value)}")
-    raise AssertionError(f"unknown attribute kind {kind}")
+    return pair_kind
+
+
+def _padding(value, choices):
+    return value if value in ("same", "valid") else _COERCE["nonneg_pair"](value, choices)
+
+
+def _float(value, choices):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise AttrError(f"expected a finite number, found {_show(value)}")
+
+
+def _pos_float(value, choices):
+    value = _float(value, choices)
+    if value > 0:
+        return value
+    raise AttrError(f"expected a number > 0, found {value}")
+
+
+def _prob(value, choices):
+    value = _float(value, choices)
+    if 0.0 <= value <= 1.0:
+        return value
+    raise AttrError(f"expected a probability in [0, 1], found {value}")
+
+
+def _bool(value, choices):
+    if isinstance(value, bool):
+        return value
+    raise AttrError(f"expected true or false, found {_show(value)}")
+
+
+def _choice(value, choices):
+    if value in choices:
+        return value
+    raise AttrError(f"expected one of {', '.join(map(str, choices))}, found {_show(value)}")
+
+
+_COERCE = {
+    "int": _int, "pos_int": _pos_int, "nonneg_int": _nonneg_int, "pair": _pair_of(1), "nonneg_pair": _pair_of(0),
+    "padding": _padding, "float": _float, "pos_float": _pos_float, "prob": _prob, "bool": _bool, "choice": _choice,
+}
+
+
+def coerce(kind: str, value, choices: tuple = ()):
+    """Check and normalise an attribute value of the given kind."""
+    if kind not in _COERCE:
+        raise AssertionError(f"unknown attribute kind {kind}")
+    return _COERCE[kind](value, choices)
 
 
 def _show(value) -> str:

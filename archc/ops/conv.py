@@ -33,12 +33,12 @@ def infer(attrs, inputs):
     return Inferred((out, oh, ow), params, weights * oh * ow)
 
 
-def module(attrs, inputs):
+def module(attrs, inputs, device=None):
     import torch.nn as nn
 
     return nn.Conv2d(
         inputs[0][0], attrs["out"], attrs["kernel"], stride=attrs["stride"], padding=_padding(attrs),
-        dilation=attrs["dilation"], groups=attrs["groups"], bias=attrs["bias"],
+        dilation=attrs["dilation"], groups=attrs["groups"], bias=attrs["bias"], device=device,
     )
 
 

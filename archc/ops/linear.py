@@ -12,10 +12,10 @@ def infer(attrs, inputs):
     return Inferred((attrs["out"],), weights + (attrs["out"] if attrs["bias"] else 0), weights)
 
 
-def module(attrs, inputs):
+def module(attrs, inputs, device=None):
     import torch.nn as nn
 
-    return nn.Linear(inputs[0][0], attrs["out"], bias=attrs["bias"])
+    return nn.Linear(inputs[0][0], attrs["out"], bias=attrs["bias"], device=device)
 
 
 LINEAR = Op(
