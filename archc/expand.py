@@ -319,7 +319,7 @@ class Expander:
         opdef = REGISTRY[head]
         name, inputs, side = self.reserved(args, ctx, flow, forced_name)
         shapes = [f.shape for f in inputs]
-        env = {**ctx.env, **shape_env(shapes[0])}
+        env = {**ctx.env, **shape_env(shapes[0])} if args else ctx.env  # only attribute values read it
         if None in shapes:
             self.attrs_without_shape(head, args, env, span, ctx)
             return self.poisoned(ctx, name, flow)

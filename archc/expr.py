@@ -132,7 +132,7 @@ _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 
 def render_template(text: str, env: Mapping[str, Any]) -> str:
     """Fill `{expr}` holes in a name template, e.g. 'denselayer{j + 1}'."""
-    return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text)
+    return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text) if "{" in text else text
 
 
 def _items(value) -> int:

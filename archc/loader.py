@@ -186,13 +186,19 @@ def _expanded_size(root: yaml.Node, file: str, text: str) -> int:
     return edges - (len(sizes) - 1)
 
 
+def _may_expand(text: str) -> bool:
+    """Whether a document could break the expansion limits: without an anchor ('&') there is no alias,
+    so it has at most a few nodes per character (nulls of ':', '-', '?' included)."""
+    return "&" in text or 4 * len(text) > limits.MAX_YAML_NODES
+
+
 def _read(loader: _Positioned):
     """Compose, check the expansion limits, construct."""
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_size(node, loader.file, loader.text) > limits.MAX_YAML_ALIASES:
+        if _may_expand(loader.text) and _expanded_size(node, loader.file, loader.text) > limits.MAX_YAML_ALIASES:
             raise error(f"too many YAML aliases (more than {limits.MAX_YAML_ALIASES})", None)
         return loader.construct_document(node)
     finally:

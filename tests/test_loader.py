@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 import archc
 from archc import limits
@@ -65,6 +66,26 @@ def test_alias_bombs_are_refused():
     lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]" for k in range(1, 9)]
     with pytest.raises(SpecError, match=f"more than {limits.MAX_YAML_NODES} YAML nodes"):
         parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_a_huge_document_without_aliases_is_refused_too():
+    text = "a: [" + ", ".join(["0"] * limits.MAX_YAML_NODES) + "]\n"
+    with pytest.raises(SpecError, match=f"more than {limits.MAX_YAML_NODES} YAML nodes"):
+        parse_yaml(text, "big.yaml")
+
+
+def _nodes(node) -> int:
+    children = node.value if isinstance(node, yaml.SequenceNode) else \
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+    return 1 + sum(_nodes(c) for c in children)
+
+
+@pytest.mark.parametrize("text", ["[" + ",".join("0" * 50) + "]", "-\n" * 50, "? \n", "{" + ", ".join(
+    f"{k}:" for k in range(30)) + "}", "[" + ", ".join(["[]"] * 40) + "]", "[" + ",".join(["-"] * 40) + "]",
+    "\n".join(f"k{i}:" for i in range(40)), "- - - - - -\n" * 5, "[{}, {}, {a: }]"])
+def test_documents_without_anchors_have_at_most_four_nodes_per_character(text):
+    """The bound `loader._may_expand` relies on to skip the alias walk."""
+    assert "&" not in text and _nodes(yaml.compose(text)) <= 4 * len(text)
 
 
 @pytest.mark.parametrize("content, message", [

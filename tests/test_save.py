@@ -54,32 +54,29 @@ def test_input_override_round_trips(tmp_path):
     assert torch.equal(loaded(x), model(x))
 
 
-def test_failed_save_leaves_the_existing_file_and_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "m.pt"
-    target.write_bytes(b"the previous model")
-
+@pytest.fixture
+def disk_fills_mid_save(monkeypatch):
+    """torch.save writes half a file, then fails like a full disk."""
     def broken_save(obj, path, *args, **kwargs):
         with open(path, "wb") as handle:
             handle.write(b"PK\x03\x04half")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
+
+
+def test_failed_save_leaves_the_existing_file_and_no_temporary(tmp_path, disk_fills_mid_save):
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"the previous model")
     with pytest.raises(OSError, match="No space left"):
         archc.save(archc.build(LENET, seed=0), target)
     assert target.read_bytes() == b"the previous model"
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 
 
-def test_cli_failed_save_exits_1_and_keeps_the_file(tmp_path, monkeypatch, capsys):
+def test_cli_failed_save_exits_1_and_keeps_the_file(tmp_path, disk_fills_mid_save, capsys):
     target = tmp_path / "m.pt"
     target.write_bytes(b"the previous model")
-
-    def broken_save(obj, path, *args, **kwargs):
-        with open(path, "wb") as handle:
-            handle.write(b"PK\x03\x04half")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", broken_save)
     assert run(["build", str(LENET), "-o", str(target)]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert target.read_bytes() == b"the previous model"
