@@ -68,9 +68,10 @@ def test_alias_bombs_are_refused():
         parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
 
 
-def test_a_huge_document_without_aliases_is_refused_too():
-    text = "a: [" + ", ".join(["0"] * limits.MAX_YAML_NODES) + "]\n"
-    with pytest.raises(SpecError, match=f"more than {limits.MAX_YAML_NODES} YAML nodes"):
+def test_a_huge_document_without_aliases_is_refused_too(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_YAML_NODES", 1000)  # the real limit takes seconds to reach
+    text = "a: [" + ", ".join(["0"] * 1000) + "]\n"
+    with pytest.raises(SpecError, match="more than 1000 YAML nodes"):
         parse_yaml(text, "big.yaml")
 
 

@@ -60,10 +60,11 @@ def _restore(name: str, base: str, source: str):
 
 
 def _attach(parent: nn.Module, name: str, child: nn.Module, node) -> None:
-    if hasattr(parent, name) and name not in parent._modules:
+    try:
+        parent.add_module(name, child)  # KeyError: `name` is an attribute (names are checked identifiers)
+    except KeyError:
         raise error(f"the layer name '{name}' clashes with an attribute of torch's {type(parent).__name__}",
-                    node.span, node.path, "rename the layer (e.g. add a suffix)")
-    parent.add_module(name, child)
+                    node.span, node.path, "rename the layer (e.g. add a suffix)") from None
 
 
 def assemble(graph: Graph, make_leaf, inplace: set[str]) -> nn.Module:
