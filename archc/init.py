@@ -81,6 +81,9 @@ _CONSTANT_SCHEMES = {"ones": ("constant", {"val": 1.0}), "zeros": ("constant", {
 # Below this many parameters, torch's default init costs less than making the layer on the meta
 # device and allocating it afterwards (measured: ~25k floats on CPU), so small layers are made normally.
 SKIP_DEFAULT_INIT_FROM = 32768
+# Kinds whose op's module() takes `device=` and whose default bias init is `default_bias_`
+# (batch norm is always made normally: its running statistics are buffers with fixed defaults).
+_SKIPPABLE_KINDS = ("conv", "linear")
 
 
 def _restates_default(kind: str, tensor: str, rule: tuple[str, dict]) -> bool:
@@ -97,7 +100,7 @@ class Initializer:
             if rules:
                 self.rules[str(kind)] = rules
 
-    def create(self, kind: str, attrs: dict, params: int, make):
+    def create(self, kind: str, params: int, make):
         """`make(device=None)` builds the module (`params`: its parameter count).
 
         Where a rule sets the weight of a large conv or linear layer, torch's default init (a uniform
@@ -108,7 +111,7 @@ class Initializer:
         rules = self.rules.get(kind)
         if not rules:
             return make()
-        if kind == "batchnorm" or params < SKIP_DEFAULT_INIT_FROM or "weight" not in rules:
+        if kind not in _SKIPPABLE_KINDS or params < SKIP_DEFAULT_INIT_FROM or "weight" not in rules:
             module = make()
             apply(module, rules)
             return module

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from archc.init import SKIP_DEFAULT_INIT_FROM
+
 from .common import Config, Failed, Job, Section, Table, Target, fmt_ratio, fmt_s, interleaved, spec_path
 from .references import torchvision_model
 
@@ -56,8 +58,8 @@ def section(cfg: Config, specs: list[str], results: list) -> Section:
         "Same initialisation: each spec's `init:` section declares torchvision's scheme (ResNet, VGG, "
         "DenseNet: kaiming_normal convs, constant batch norms, normal/zero linear layers; GoogLeNet: "
         "trunc_normal convs and linears). One difference in work: torchvision runs torch's default init in "
-        "every layer and then re-initialises; archc skips the default draws of large layers (>= 32,768 "
-        "parameters) whose weight has a rule (made on the meta device, then allocated; a bias without a "
+        "every layer and then re-initialises; archc skips the default draws of large layers (>= "
+        f"{SKIP_DEFAULT_INIT_FROM:,} parameters) whose weight has a rule (made on the meta device, then allocated; a bias without a "
         "rule still gets torch's default). Both sides build the same parameter "
         "count (checked before timing).",
     ]

@@ -112,4 +112,4 @@ def build_module(graph: Graph, init_rules: dict | None = None, device: str | Non
             return assemble(graph, lambda node: leaf_module(graph, node, inplace), inplace)
     initializer = Initializer(init_rules or {})
     return assemble(graph, lambda node: initializer.create(
-        node.op, node.attrs, node.params, lambda **factory: leaf_module(graph, node, inplace, **factory)), inplace)
+        node.op, node.params, lambda **factory: leaf_module(graph, node, inplace, **factory)), inplace)

@@ -115,8 +115,11 @@ def _pair_of(low: int):
     return pair_kind
 
 
+_pair, _nonneg_pair = _pair_of(1), _pair_of(0)
+
+
 def _padding(value, choices):
-    return value if value in ("same", "valid") else _COERCE["nonneg_pair"](value, choices)
+    return value if value in ("same", "valid") else _nonneg_pair(value, choices)
 
 
 def _float(value, choices):
@@ -152,7 +155,7 @@ def _choice(value, choices):
 
 
 _COERCE = {
-    "int": _int, "pos_int": _pos_int, "nonneg_int": _nonneg_int, "pair": _pair_of(1), "nonneg_pair": _pair_of(0),
+    "int": _int, "pos_int": _pos_int, "nonneg_int": _nonneg_int, "pair": _pair, "nonneg_pair": _nonneg_pair,
     "padding": _padding, "float": _float, "pos_float": _pos_float, "prob": _prob, "bool": _bool, "choice": _choice,
 }
 
