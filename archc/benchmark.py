@@ -1,15 +1,23 @@
 """Latency and throughput of one module's weights in torch eager, torch.compile and ONNX Runtime.
 
-Each runtime gets warm-up calls (excluded: they include torch.compile's compilation and ONNX
-Runtime's first-run allocations), then `repeats` timed calls; the median is reported.
+Each runtime is timed in a fresh process of its own (`python -m archc.benchmark`), on the same
+saved weights and the same input: torch.compile's compile workers and ONNX Runtime's thread pool
+then cannot slow the other runtimes down. Each gets warm-up calls (excluded: they include
+torch.compile's compilation and ONNX Runtime's first-run allocations), then `repeats` timed
+calls; the median is reported.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -82,7 +90,7 @@ def _torch_call(module, x):
     return call
 
 
-def _onnxruntime_call(module, x, input_shape, workdir: Path, device: str):
+def _onnxruntime_call(module, x, input_shape, workdir: Path, device: str, threads: int | None):
     import copy
 
     import numpy as np
@@ -96,7 +104,7 @@ def _onnxruntime_call(module, x, input_shape, workdir: Path, device: str):
     path = workdir / "model.onnx"
     export_module(copy.deepcopy(module).cpu(), path, input_shape=input_shape, output_names=[f"output{i}" for i in range(count)],
                   batch=x.shape[0], check=False)
-    session = runtime.session(path, runtime.choose("cuda" if device == "cuda" else "cpu"))
+    session = runtime.session(path, runtime.choose("cuda" if device == "cuda" else "cpu"), threads=threads)
     if device != "cuda":
         feed = {"input": x.cpu().numpy()}
         return lambda: session.run(None, feed)
@@ -107,27 +115,102 @@ def _onnxruntime_call(module, x, input_shape, workdir: Path, device: str):
     return lambda: session.run_with_iobinding(binding)
 
 
-def bench(module, input_shape, *, runtimes=RUNTIMES, device: str = "cpu", batch: int = 8, repeats: int = 20,
-          warmup: int = 3, step: Callable[[str], None] = lambda name: None) -> list[Result]:
-    """Time `module` (eval mode, same weights) in each runtime; `step(runtime)` after every call."""
+class _NoCudaHomeNotice(logging.Filter):
+    """torch.compile's C++ toolchain lookup warns "No CUDA runtime is found" on CPU-only machines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No CUDA runtime is found" not in record.getMessage()
+
+
+def measure(module, input_shape, name: str, *, device: str = "cpu", batch: int = 8, repeats: int = 20,
+            warmup: int = 3, threads: int | None = None, step: Callable[[], None] = lambda: None) -> Result:
+    """Time `module` (eval mode) in runtime `name`, in this process; a failing runtime is a Result too."""
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     module = module.eval().to(device)
-    x = torch.randn(batch, *input_shape, device=device)
+    x = torch.randn(batch, *input_shape, device=device, generator=torch.Generator(device).manual_seed(0))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    results = []
     with tempfile.TemporaryDirectory(prefix="archc-bench-") as workdir:
-        for name in runtimes:
-            try:
-                if name == "torch":
-                    call = _torch_call(module, x)
-                elif name == "compile":
-                    call = _torch_call(torch.compile(module), x)
-                else:
-                    call = _onnxruntime_call(module, x, input_shape, Path(workdir), device)
-                latency = time_calls(call, warmup, repeats, sync, lambda: step(name))
-                results.append(Result(name, batch, latency))
-            except Exception as exc:  # one runtime failing (no C++ compiler, an unsupported op) is a result
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                results.append(Result(name, batch, None, f"{type(exc).__name__}: {first}"))
-    return results
+        try:
+            if name == "torch":
+                call = _torch_call(module, x)
+            elif name == "compile":
+                logging.getLogger("torch.utils.cpp_extension").addFilter(_NoCudaHomeNotice())
+                call = _torch_call(torch.compile(module), x)
+            else:
+                call = _onnxruntime_call(module, x, input_shape, Path(workdir), device, threads)
+            return Result(name, batch, time_calls(call, warmup, repeats, sync, step))
+        except Exception as exc:  # one runtime failing (no C++ compiler, an unsupported op) is a result
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return Result(name, batch, None, f"{type(exc).__name__}: {first}")
+
+
+def bench(module, input_shape, *, runtimes=RUNTIMES, device: str = "cpu", batch: int = 8, repeats: int = 20,
+          warmup: int = 3, threads: int | None = None, step: Callable[[str], None] = lambda name: None) -> list[Result]:
+    """Time an archc-built `module` in each runtime, each in a fresh process; `step(runtime)` after every call."""
+    from .saving import save
+
+    with tempfile.TemporaryDirectory(prefix="archc-bench-") as workdir:
+        model = Path(workdir) / "model.pt"
+        save(module.cpu(), model)
+        job = {"model": str(model), "input_shape": list(input_shape), "device": device, "batch": batch,
+               "repeats": repeats, "warmup": warmup, "threads": threads}
+        return [_isolated({**job, "runtime": name}, lambda name=name: step(name)) for name in runtimes]
+
+
+def _isolated(job: dict, step: Callable[[], None]) -> Result:
+    """Run `measure` for one runtime in a fresh `python -m archc.benchmark` and read back its Result."""
+    package_root = str(Path(__file__).resolve().parents[1])  # the child imports this very archc
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    result = None
+    with tempfile.TemporaryFile("w+") as errors:
+        with subprocess.Popen([sys.executable, "-m", "archc.benchmark", json.dumps(job)], stdout=subprocess.PIPE,
+                              stderr=errors, text=True, env=env) as child:
+            for line in child.stdout:
+                if line == "step\n":
+                    step()
+                elif line.startswith("result "):
+                    result = Result(**json.loads(line.removeprefix("result ")))
+        if result is None:
+            errors.seek(0)
+            last = next((s for s in reversed(errors.read().splitlines()) if s.strip()), "no output")
+            result = Result(job["runtime"], job["batch"], None, f"its process exited with {child.returncode}: {last}")
+    return result
+
+
+def _child(job: dict) -> None:
+    """`python -m archc.benchmark JOB`: load the saved model, time one runtime, print 'step' lines and the result."""
+    from .saving import load
+
+    model = load(job.pop("model"))
+    name, shape = job.pop("runtime"), tuple(job.pop("input_shape"))
+    result = measure(model, shape, name, step=lambda: print("step", flush=True), **job)
+    print("result " + json.dumps(asdict(result)), flush=True)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, where the system has one (not on Windows)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def busy_warning(load_at_start: float | None, load_at_end: float | None, threads: int) -> str | None:
+    """A warning when other processes kept the cores busy: a 1-minute load average of at least 0.5 per
+    core before the run, or above the run's own threads at its end (None where there is no load average)."""
+    if load_at_start is None or load_at_end is None:
+        return None
+    cores = usable_cores()
+    others = max(load_at_start, load_at_end - threads)
+    if others < 0.5 * cores:
+        return None
+    return (f"the machine was busy (about {others:.1f} runnable processes besides this run on {cores} cores): "
+            "their work is in these numbers; rerun on a quiet machine before trusting them.")
+
+
+if __name__ == "__main__":
+    _child(json.loads(sys.argv[1]))

@@ -9,9 +9,12 @@ imports; every step is bounded (expression size, integer width, list length).
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import operator
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -20,12 +23,37 @@ from .errors import did_you_mean
 
 
 class ExprError(Exception):
-    """An expression is malformed or cannot be evaluated."""
+    """An expression is malformed or cannot be evaluated; `fatal`: the spec's work budget is spent."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, fatal: bool = False):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.fatal = fatal
+
+
+_BUDGET: ContextVar[list | None] = ContextVar("archc_expression_budget", default=None)
+
+
+@contextmanager
+def work_budget(units: int):
+    """Bound the work of every expression evaluated inside (one spec's): each value built or read
+    costs 1 plus its items, so loops cannot multiply one costly expression into hours."""
+    token = _BUDGET.set([units])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def _charge(units: int) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget[0] -= units
+        if budget[0] < 0:
+            raise ExprError(f"the spec's expressions take more than {limits.MAX_EXPR_WORK:,} units of work "
+                            "(values built or read, their items counted)",
+                            hint="expressions over long lists inside long loops: simplify them", fatal=True)
 
 
 def _bounded_range(*args):
@@ -35,18 +63,83 @@ def _bounded_range(*args):
     return list(result)
 
 
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError(f"the result {value} is not a finite number")
+    return value
+
+
+def _log(x, base=math.e):
+    if x <= 0 or base <= 0 or base == 1:
+        raise ExprError(f"log({x}, {base}) is undefined", hint="log needs x > 0 and a base > 0 other than 1")
+    return math.log(x, base)
+
+
+def _exp(x):
+    if x > 709:
+        raise ExprError(f"exp({x}) is too large")
+    return math.exp(x)
+
+
+def _sqrt(x):
+    if x < 0:
+        raise ExprError(f"sqrt({x}) of a negative number")
+    return math.sqrt(x)
+
+
+def _pow(base, exponent):
+    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0 \
+            and exponent * (abs(base).bit_length() - 1) > limits.MAX_INT_BITS:
+        raise ExprError(f"pow({base}, {exponent}) is too large")
+    return _finite(float(base) ** exponent if isinstance(base, float) or isinstance(exponent, float)
+                   else base ** exponent)
+
+
+def _make_divisible(value, divisor, min_value=None):
+    """torchvision's channel rounding (MobileNet, EfficientNet): the nearest multiple of `divisor`,
+    at least `min_value` (default `divisor`), never more than 10% below `value`."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+MAX_NDIGITS = 400  # beyond this, rounding a 64-bit integer or a float changes nothing more
+
+
+def _bounded_round(number, ndigits=None):
+    """round(), with `ndigits` clamped: round(5, -10**18) would compute 10**(10**18) first."""
+    if ndigits is None:
+        return round(number)
+    if not isinstance(ndigits, int):
+        raise ExprError(f"round's second argument must be an integer, found {ndigits!r}")
+    return round(number, max(-MAX_NDIGITS, min(MAX_NDIGITS, ndigits)))
+
+
+def _linear_sum(items, start=0):
+    """sum(), in linear time for lists of lists (sum's own concatenation copies the total each step)."""
+    items = list(items)
+    if isinstance(start, list) and all(isinstance(i, list) for i in items):
+        return list(itertools.chain(start, *items))
+    return sum(items, start)
+
+
 FUNCTIONS = {
     "floor": math.floor,
     "ceil": math.ceil,
     "min": min,
     "max": max,
     "abs": abs,
-    "round": round,
+    "round": _bounded_round,
     "int": int,
     "float": float,
     "len": len,
-    "sum": sum,
+    "sum": _linear_sum,
     "range": _bounded_range,
+    "log": _log,
+    "exp": _exp,
+    "sqrt": _sqrt,
+    "pow": _pow,
+    "make_divisible": _make_divisible,
 }
 
 _BINOPS = {
@@ -132,7 +225,11 @@ _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 
 def render_template(text: str, env: Mapping[str, Any]) -> str:
     """Fill `{expr}` holes in a name template, e.g. 'denselayer{j + 1}'."""
-    return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text) if "{" in text else text
+    if "{" not in text:
+        return text
+    if len(text) > limits.MAX_EXPR_CHARS:
+        raise ExprError(f"the name template is {len(text):,} characters long; the limit is {limits.MAX_EXPR_CHARS:,}")
+    return _TEMPLATE.sub(lambda m: str(evaluate(m.group(1), env)), text)
 
 
 def _items(value) -> int:
@@ -149,12 +246,17 @@ def _items(value) -> int:
 
 
 def _check_size(value):
+    if isinstance(value, (list, tuple, str)):
+        size = _items(value)
+        _charge(1 + size)
+        if size > limits.MAX_LIST_LEN:
+            raise ExprError(f"the result has more than {limits.MAX_LIST_LEN} items (the limit)")
+        return value
+    _charge(1)
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > limits.MAX_INT_BITS:
         raise ExprError(f"integer result is wider than {limits.MAX_INT_BITS} bits")
     if isinstance(value, complex):
         raise ExprError("the result is a complex number", hint="a negative number to a fractional power is complex")
-    if isinstance(value, (list, tuple, str)) and _items(value) > limits.MAX_LIST_LEN:
-        raise ExprError(f"the result has more than {limits.MAX_LIST_LEN} items (the limit)")
     return value
 
 
@@ -175,9 +277,9 @@ class _Eval:
             return {"True": True, "False": False, "None": None}[node.id]
         if node.id in ("true", "false"):
             return node.id == "true"
+        known = sorted(str(k) for k in self.env if not str(k).startswith("_"))
         raise ExprError(f"undefined name '{node.id}'",
-                        hint=did_you_mean(node.id, [k for k in self.env if not k.startswith("_")])
-                        or "names available here: " + ", ".join(sorted(k for k in self.env if not k.startswith("_"))))
+                        hint=did_you_mean(node.id, known) or "names available here: " + ", ".join(known))
 
     def visit_BinOp(self, node):
         left, right = self.visit(node.left), self.visit(node.right)
@@ -185,6 +287,9 @@ class _Eval:
         if op is ast.Pow and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0 and right * (abs(left).bit_length() - 1) > limits.MAX_INT_BITS:
                 raise ExprError(f"{left} ** {right} is too large")
+        if op is ast.Mod and isinstance(left, str):
+            raise ExprError("'%' string formatting is not allowed in expressions",
+                            hint="build names with templates instead: 'block{i + 1}'")
         if op is ast.Mult:
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (list, tuple, str)) and isinstance(n, int) and len(seq) * n > limits.MAX_LIST_LEN:

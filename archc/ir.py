@@ -28,6 +28,7 @@ class Node:
     scopes: tuple[str, ...]
     span: Span | None
     path: str
+    init: dict = field(default_factory=dict)  # tensor -> (scheme, args): the `init:` rules that apply
 
     @property
     def spec(self) -> Op:
@@ -47,6 +48,7 @@ class Scope:
     title: str
     span: Span | None
     output: str | None = None  # id of the node whose value leaves the scope
+    args: dict | None = None  # a block instance's resolved params (kind 'block'), for emitters naming them
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Graph:
     scopes: dict[str, Scope]
     params: dict
     file: str | None = None
+    init: dict = field(default_factory=dict)  # the spec's `init:` section as written (key -> rule)
+    init_resolved: bool = False  # whether the nodes' `init` rules are set (archc.init.resolve)
+    frozen: tuple[str, ...] = ()  # `freeze:` module path prefixes (archc.freeze)
     by_id: dict[str, Node] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 from .errors import SpecError
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a spec file larger than this is refused
-MAX_YAML_NODES = 200_000  # nodes after alias expansion
+MAX_YAML_NODES = 100_000  # nodes as written and after alias expansion
 MAX_YAML_ALIASES = 1_000
 MAX_NESTING = 64  # nesting of blocks, groups, branches and loops
 MAX_LAYERS = 50_000  # IR nodes after expansion
@@ -13,8 +13,14 @@ MAX_EXPR_CHARS = 1_000
 MAX_EXPR_NODES = 200  # AST nodes in one expression
 MAX_INT_BITS = 64  # integer results beyond this are refused
 MAX_LIST_LEN = 10_000  # list values built by an expression
+MAX_EXPR_WORK = 3_000_000  # all expressions of one spec: values built or read, their items counted
+MAX_ERRORS = 50  # errors reported for one spec; the rest are counted ("... and N more")
 MAX_PARAMS = 10_000_000_000  # parameters of a whole model (overridable)
 MAX_EXTENDS_DEPTH = 16
+MAX_SPEC_FILES = 64  # distinct files one spec reads: itself, what it extends and imports
+MAX_REFERENCES = 1_000  # extends/imports entries resolved in one load (each file is read once)
+MAX_TOTAL_BYTES = 4 * 1024 * 1024  # characters of all those files together
+MAX_PRECISE_YAML_BYTES = 64 * 1024  # larger texts with a YAML syntax error get libyaml's message
 
 
 class LimitExceeded(SpecError):

@@ -24,7 +24,8 @@ import onnx
 import torch
 
 from . import runtime
-from .atomic import atomic_path
+from .atomic import WRITTEN_THROUGH, atomic_path, file_kind
+from .opset import MIN_OPSET, newest_opset, opset_problem
 
 TOLERANCE = {"float32": (1e-3, 1e-4), "float16": (1e-2, 1e-2)}
 """(rtol, atol) per precision: an output element passes where
@@ -37,7 +38,6 @@ float32 result differs from float64 by 1.4e-5 there (ONNX Runtime's by 1e-5).
 float16 is compared with the float32 module."""
 ATOL_SCALE = "x max(1, largest |output|)"
 
-MIN_OPSET = 18  # older opsets need torch's version converter, which often fails and then writes 18 anyway
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so a dynamic batch is traced at 2
 SECOND_BATCH = 1   # a dynamic batch is verified at this size too
 
@@ -68,6 +68,7 @@ class ExportReport:
     data_path: Path | None = None
     data_size: int = 0
     simplified: bool = False
+    simplified_nodes: tuple[int, int] | None = None  # onnxslim: graph nodes before and after
     provider: str | None = None
     tolerance: tuple[float, float] | None = None
     parity: list[Parity] = field(default_factory=list)
@@ -143,23 +144,29 @@ def flat_outputs(out) -> list:
 
 
 def export_onnx(source, path=None, *, params: dict | None = None, input_shape=None, weights=None,
-                seed: int = 0, max_params: int | None = None, **options) -> ExportReport:
-    """Build a spec (path, YAML text or dict) and export it to ONNX; `path` defaults to NAME.onnx.
+                seed: int = 0, max_params: int | None = None, plugins=(), **options) -> ExportReport:
+    """Build a spec (path, YAML text or dict) and export it to ONNX; `path` defaults to NAME.onnx in the
+    current folder (NAME: the spec file's name, or the model's name made safe for a file name).
+    An output that is one of the files read (the spec, what it extends or imports, `weights`) raises
+    archc.outputs.OutputRefused before anything is built.
 
     weights: a file saved by `archc build -o`, or a state_dict (else the module built with `seed`).
     options: those of `export_module` (batch, opset, fp16, simplify, check, provider, external_data).
     """
-    from . import build
-    from .pipeline import analyze
+    from .emit.build import build_from_graph
+    from .outputs import check_output, default_output, read_files
+    from .pipeline import compile_spec
 
     if options.get("check", True):
         runtime.choose(options.get("provider"))  # refuse an unusable provider before building anything
     limit = {} if max_params is None else {"max_params": max_params}
-    graph = analyze(source, params or {}, input_shape, **limit)
-    module = build(source, input_shape=input_shape, seed=seed, **limit, **(params or {}))
+    compiled = compile_spec(source, params or {}, input_shape, plugins=plugins, **limit)
+    graph = compiled.graph
+    target = Path(path) if path is not None else default_output(compiled.source, graph.name, ".onnx")
+    check_output(target, [*read_files(compiled.doc), *([weights] if isinstance(weights, (str, os.PathLike)) else [])])
+    module = build_from_graph(graph, compiled.spec, seed)
     if weights is not None:
         load_weights(module, weights)
-    target = Path(path) if path is not None else Path(f"{graph.name}.onnx")
     names = [o.name for o in graph.outputs if not o.train_only]
     return export_module(module, target, input_shape=graph.input_shape,
                          output_names=_output_names(module, graph.input_shape, names), **options)
@@ -177,10 +184,13 @@ def load_weights(module, weights) -> None:
 
 
 def _read_state_dict(path) -> dict:
+    from .errors import SpecError
+    from .saving import torch_load
+
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ExportFailed(f"cannot read weights from {path}: {_first_lines(exc, 2)}") from exc
+        saved = torch_load(path)  # checked first: a regular file, a zip archive that is no bomb
+    except SpecError as exc:
+        raise ExportFailed(f"cannot read weights from {path}: {exc.diagnostics[0].message}") from None
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict):
         raise ExportFailed(f"{path} holds no state_dict (expected a file saved by `archc build -o`)")
@@ -207,8 +217,8 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
     does, above ~1.5 GB; protobuf cannot hold 2 GB), True always, False never.
     Raises ExportFailed (nothing left under `path`) or runtime.ProviderUnavailable.
     """
-    if opset is not None and opset < MIN_OPSET:
-        raise ExportFailed(f"opset {opset} is older than torch's exporter writes (opset {MIN_OPSET} and later)")
+    if opset is not None and not MIN_OPSET <= opset <= newest_opset():
+        raise ExportFailed(opset_problem(opset))
     chosen = runtime.choose(provider) if check else None
     target = Path(path)
     dynamic = batch == "dynamic"
@@ -216,14 +226,17 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
     module = module.eval()
     exported = Float16Boundary(_exportable(module)).eval() if fp16 else _exportable(module)
     start = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    through = file_kind(target) in WRITTEN_THROUGH  # a FIFO or device: nothing may be made beside it
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=None if through else target.parent))
     try:
         staged = staging / target.name
         example = torch.randn(example_batch, *input_shape, generator=torch.Generator().manual_seed(0))
         _export(exported, example, staged, input_name, list(output_names), dynamic, opset, external_data)
-        if simplify:
-            _simplify(staged)
+        nodes = _simplify(staged) if simplify else None
         report = _describe(staged, target, batch, "float16" if fp16 else "float32", simplify)
+        if opset is not None and report.opset != opset:  # torch's version converter failed and kept its own
+            raise ExportFailed(f"torch could not convert the model to opset {opset} (it wrote opset {report.opset})")
+        report.simplified_nodes = nodes
         if check:
             _check(staged)
             report.provider = chosen
@@ -233,7 +246,7 @@ def export_module(module, path, *, input_shape, input_name: str = "input", outpu
                              for b in batches]
             failed = [p for p in report.parity if not p.ok]
             if failed:
-                kept = _keep_failed(staged, target)
+                kept = None if through else _keep_failed(staged, target)
                 raise ExportFailed(_parity_message(failed, chosen, report.tolerance, kept))
         report.seconds = time.perf_counter() - start
         _commit(staged, target)
@@ -256,13 +269,25 @@ def _export(module, example, staged: Path, input_name, output_names, dynamic, op
         raise ExportFailed(f"torch.onnx.export failed: {type(exc).__name__}: {_first_lines(exc)}") from exc
 
 
-def _simplify(staged: Path) -> None:
+def _node_count(path: Path) -> int:
+    return len(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def _simplify(staged: Path) -> tuple[int, int]:
+    """Simplify in place with onnxslim (its table, which names the staging path, is swallowed);
+    returns the graph's node count before and after."""
+    import contextlib
+    import io
+
     import onnxslim
 
+    before = _node_count(staged)
     try:
-        onnxslim.slim(str(staged), str(staged))
+        with contextlib.redirect_stdout(io.StringIO()):
+            onnxslim.slim(str(staged), str(staged))
     except Exception as exc:
         raise ExportFailed(f"onnxslim could not simplify the model: {_first_lines(exc)}") from exc
+    return before, _node_count(staged)
 
 
 def _check(staged: Path) -> None:
@@ -328,6 +353,9 @@ def _keep_failed(staged: Path, target: Path) -> Path | None:
 
 def _commit(staged: Path, target: Path) -> None:
     data = staged.with_name(staged.name + ".data")
+    if data.exists() and file_kind(target) in WRITTEN_THROUGH:
+        raise ExportFailed(f"the weights are in an external data file, which cannot go beside {target} "
+                           "(not a regular file); name a regular output file")
     if data.exists():
         with atomic_path(target.with_name(data.name)) as tmp:
             os.replace(data, tmp)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
 
 from .errors import SpecError, did_you_mean, error
-from .loader import CORE_RESOLVERS, REFUSED_TAGS
+from .yaml_parse import CORE_RESOLVERS, PlainTags
 from .ops import REQUIRED
 
 TYPE_NAMES = ("int", "float", "bool", "str", "list", "any")
@@ -19,19 +20,18 @@ class ParamType:
 
     name: str = "any"
     items: tuple["ParamType", ...] = ()
+    choices: tuple = ()  # for str: the words an argument may give literally (`act: relu`)
+    inferred: bool = False  # the type was read off a bare default value
 
     def __str__(self) -> str:
-        return "[" + ", ".join(map(str, self.items)) + "]" if self.items else self.name
-
-    @property
-    def literal_strings(self) -> bool:
-        return self.name == "str"
+        text = "[" + ", ".join(map(str, self.items)) + "]" if self.items else self.name
+        return text + (f" (one of {', '.join(map(str, self.choices))})" if self.choices else "")
 
 
-def type_of(value) -> ParamType:
+def type_of(value, inferred: bool = False) -> ParamType:
     for name, cls in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list)):
         if isinstance(value, cls):
-            return ParamType(name)
+            return ParamType(name, inferred=inferred)
     return ParamType("any")
 
 
@@ -44,7 +44,8 @@ def _parse_type(raw) -> ParamType | None:
 
 
 def parse_param(raw) -> tuple[ParamType, object]:
-    """`int` (required), `[int, int]` (required pair), `{type: T, default: V}`, or a bare default value."""
+    """`int` (required), `[int, int]` (required pair), `{type: T, default: V, choices: [...]}`, or a bare
+    default value (whose type the param then takes)."""
     declared = _parse_type(raw)
     if declared is not None:
         return declared, REQUIRED
@@ -52,11 +53,19 @@ def parse_param(raw) -> tuple[ParamType, object]:
         declared = _parse_type(raw["type"])
         if declared is None:
             raise ValueError(f"unknown type {raw['type']!r}; types are {', '.join(TYPE_NAMES)} or a list of them")
+        unknown = [k for k in raw if k not in ("type", "default", "choices")]
+        if unknown:
+            raise ValueError(f"unknown key '{unknown[0]}'; a declaration takes type, default and choices")
+        if "choices" in raw:
+            choices = raw["choices"]
+            if declared.name != "str" or not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                raise ValueError("choices are a list of words, for a param of type str")
+            declared = ParamType("str", choices=tuple(choices))
         default = raw.get("default", REQUIRED)
         if default is not REQUIRED and (problem := check_value(declared, default)):
             raise ValueError(f"default {problem}")
         return declared, default
-    return type_of(raw), raw
+    return type_of(raw, inferred=True), raw
 
 
 def check_value(ptype: ParamType, value) -> str | None:
@@ -71,7 +80,13 @@ def check_value(ptype: ParamType, value) -> str | None:
         "list": isinstance(value, list),
     }[name]
     if not ok:
-        return f"expected {ptype}, found {value!r}"
+        problem = f"expected {ptype}, found {value!r}"
+        if ptype.inferred:
+            problem += (f" (the type of its default); declare it as {{type: any, default: ...}} or "
+                        f"{{type: [{ptype.name}, {ptype.name}], ...}} to accept other values")
+        return problem
+    if ptype.choices and value not in ptype.choices:
+        return f"expected one of {', '.join(ptype.choices)}, found {value!r}"
     if ptype.items:
         if len(value) != len(ptype.items):
             return f"expected {len(ptype.items)} values {ptype}, found {len(value)}: {value!r}"
@@ -81,7 +96,7 @@ def check_value(ptype: ParamType, value) -> str | None:
     return None
 
 
-class _ValueLoader(yaml.SafeLoader):
+class _ValueLoader(PlainTags, yaml.SafeLoader):
     """One command-line value: plain YAML only (no aliases, no tags); refusals are ValueErrors."""
 
     yaml_implicit_resolvers = CORE_RESOLVERS
@@ -91,13 +106,8 @@ class _ValueLoader(yaml.SafeLoader):
             raise ValueError("YAML aliases (*name) are not allowed in a --set value")
         return super().compose_node(parent, index)
 
-    def construct_undefined(self, node):
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise ValueError(f"the YAML tag '{tag}' is not allowed in a --set value")
-
-
-for _tag in (None, *REFUSED_TAGS):
-    _ValueLoader.add_constructor(_tag, _ValueLoader.construct_undefined)
+    def refuse(self, node, message: str):
+        raise ValueError(f"{message} in a --set value")
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -115,9 +125,22 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_param_names(declared, where: str) -> None:
+    """Every declared param is named by an identifier (expressions refer to it by that name)."""
+    for key in declared:
+        if not isinstance(key, str) or not _NAME.match(key):
+            span = declared.span_of(key, key_only=True) if hasattr(declared, "span_of") else None
+            raise error(f"the param name {key!r} is not a name", span, where,
+                        "param names are letters, digits and '_', starting with a letter or '_'")
+
+
 def resolve_params(declared, overrides: dict) -> dict:
     """Spec params with overrides applied, each override checked against its default's type."""
     declared = declared or {}
+    check_param_names(declared, "params")
     params = dict(declared)
     for key, value in overrides.items():
         if key not in declared:
@@ -132,4 +155,5 @@ def resolve_params(declared, overrides: dict) -> dict:
     return params
 
 
-__all__ = ["ParamType", "parse_param", "check_value", "parse_override", "resolve_params", "SpecError"]
+__all__ = ["ParamType", "parse_param", "check_value", "check_param_names", "parse_override", "resolve_params",
+           "SpecError"]

@@ -69,11 +69,14 @@ def choose(provider: str | None = None) -> str:
     return provider
 
 
-def session(model_path, provider: str):
-    """An InferenceSession on `provider` (CPU as the fallback for ops it lacks), quiet on success."""
+def session(model_path, provider: str, threads: int | None = None):
+    """An InferenceSession on `provider` (CPU as the fallback for ops it lacks), quiet on success;
+    `threads` sets its intra-op threads (default: ONNX Runtime's, one per core)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: a provider's informational chatter is not ours to show
+    if threads:
+        options.intra_op_num_threads = threads
     names = [PROVIDERS[provider]] + ([PROVIDERS["cpu"]] if provider != "cpu" else [])
     return onnxruntime.InferenceSession(str(model_path), options, providers=names)

@@ -11,10 +11,11 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+from . import limits
 from .errors import Diagnostic, SpecError, did_you_mean
 from .init import schema as init_schema
 from .loader import PList, PMap
-from .ops import MERGES, REGISTRY
+from .ops import REGISTRY
 
 SCHEMA_FILE = "spec.schema.json"
 INIT = init_schema()
@@ -27,6 +28,7 @@ _KIND = {
     "pos_float": {"type": ["number", "string"]},
     "prob": {"type": ["number", "string"]},
     "bool": {"type": ["boolean", "string"]},
+    "ints": {"type": ["array", "string"], "items": {"type": ["integer", "string"]}},
 }
 _PAIR = {"type": ["integer", "string", "array"], "items": {"type": ["integer", "string"]}, "minItems": 2,
          "maxItems": 2}
@@ -53,7 +55,7 @@ def _attr_schema(attr) -> dict:
 
 
 def _op_schema(op) -> dict:
-    if op.name in MERGES:
+    if op.merge:
         return {"type": "object", "description": op.doc, "properties": _COMMON, "additionalProperties": _REF("entry")}
     props = {**_COMMON, **{k: _attr_schema(a) for k, a in op.attrs.items()}}
     required = [k for k, a in op.attrs.items() if a.required]
@@ -98,8 +100,11 @@ def generate() -> dict:
         "block": {"type": "object", "properties": {
             "doc": {"type": "string"},
             "params": {"type": ["object", "null"], "description": "name: type ([int, int], int, float, bool, str,"
-                       " list, any), a default value, or {type: T, default: V}"},
+                       " list, any), a default value, or {type: T, default: V, choices: [words]}"},
+            "let": _REF("let"),
             "layers": _REF("body")}, "required": ["layers"], "additionalProperties": False},
+        "let": {"type": ["object", "null"], "description": "local names, each an expression evaluated once, "
+                "in order", "additionalProperties": {"type": ["string", "number", "boolean", "array"]}},
         "output": {"type": ["string", "object"], "properties": {"from": {"type": "string"},
                    "train_only": {"type": "boolean"}, "if": {"type": ["string", "boolean"]}},
                    "required": ["from"], "additionalProperties": False},
@@ -117,10 +122,15 @@ def generate() -> dict:
             "extends": {"type": "string", "description": "a spec file this one overrides"},
             "imports": {"type": ["string", "array"], "items": {"type": "string"},
                         "description": "files whose blocks this spec uses"},
+            "plugins": {"type": "array", "items": {"type": "string"},
+                        "description": "plugins (user ops) the spec needs; the user gives them with --plugin"},
             "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3,
                       "description": "input shape without the batch: [C, H, W] or [features]"},
             "params": {"type": ["object", "null"], "description": "spec params and their defaults"},
+            "let": _REF("let"),
             "init": INIT["section"],
+            "freeze": {"type": ["string", "array"], "items": {"type": "string"},
+                       "description": "module paths whose parameters are not trained (requires_grad=False)"},
             "blocks": {"type": ["object", "null"], "additionalProperties": _REF("block")},
             "layers": _REF("body"),
             "outputs": {"type": "array", "items": _REF("output"), "minItems": 1},
@@ -140,11 +150,11 @@ def schema() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _accepts():
-    """The fast yes/no check (jsonschema-rs, ~15 ms to import); `_validator` explains a no."""
+def _fast():
+    """jsonschema-rs (~15 ms to import): finds the errors fast; `_validator` explains them."""
     import jsonschema_rs
 
-    return jsonschema_rs.validator_for(schema()).is_valid
+    return jsonschema_rs.validator_for(schema())
 
 
 @lru_cache(maxsize=1)
@@ -159,7 +169,9 @@ def _locate(doc, path) -> tuple[object, object, str]:
     parent, key, node, text = None, None, doc, ""
     for part in path:
         parent, key = node, part
+        shown = getattr(node, "indices", None)  # a pruned view's list: its items' own indices
         node = node[part]
+        part = shown[part] if shown and isinstance(part, int) else part
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return parent, key, text
 
@@ -241,22 +253,66 @@ def _diagnostics(doc, err) -> list[Diagnostic]:
 
 
 def validate(doc) -> None:
-    """Raise SpecError listing every structural problem of a positioned spec."""
+    """Raise SpecError listing the structural problems of a positioned spec (at most MAX_ERRORS, the
+    rest counted).
+
+    jsonschema-rs finds the errors; jsonschema explains them, shown only the failing parts of long
+    lists and mappings (it takes seconds over a spec of thousands of layers).
+    """
     try:
-        if _accepts()(doc):
-            return
-    except ValueError:  # a value jsonschema-rs cannot represent (e.g. a huge integer): let jsonschema judge
-        pass
+        failing = list(dict.fromkeys(tuple(e.instance_path) for e in _fast().iter_errors(doc)))
+    except ValueError:  # a value jsonschema-rs cannot represent (e.g. a huge integer): jsonschema judges it all
+        failing = None
+    if failing == []:
+        return
+    view, more = doc, 0
+    if failing is not None:
+        explained = failing[:limits.MAX_ERRORS]
+        more = len(failing) - len(explained)
+        keep = {path[:n] for path in explained for n in range(len(path) + 1)}
+        view = _pruned(doc, (), keep, set(explained))
     diagnostics, seen = [], set()
-    for err in _validator().iter_errors(doc):
-        for diag in _diagnostics(doc, err):
+    for err in _validator().iter_errors(view):
+        if len(diagnostics) >= limits.MAX_ERRORS:
+            more += 1  # counted, not explained: explaining costs more than finding
+            continue
+        for diag in _diagnostics(view, err):
             key = (diag.message, diag.span)
             if key not in seen:
                 seen.add(key)
                 diagnostics.append(diag)
     if diagnostics:
         diagnostics.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
-        raise SpecError(diagnostics)
+        raise SpecError(diagnostics[:limits.MAX_ERRORS], more + max(0, len(diagnostics) - limits.MAX_ERRORS))
+
+
+PRUNE_FROM = 32  # longer lists and mappings are explained from their failing entries (and the first) only
+
+
+class _PrunedList(PList):
+    """Some items of a list; `indices`: where each stands in the original."""
+
+    __slots__ = ("indices",)
+
+
+def _pruned(node, path: tuple, keep: set, ends: set):
+    """`node` with its long lists and mappings cut down to the entries on failing paths (`keep`);
+    a list or mapping that is itself an error (`ends`) stays whole, so its own checks still see it."""
+    if isinstance(node, PList):
+        indices = range(len(node))
+        if len(node) > PRUNE_FROM and path not in ends:
+            indices = [i for i in indices if path + (i,) in keep] or [0]
+        view = _PrunedList([_pruned(node[i], path + (i,), keep, ends) for i in indices], span=node.span)
+        view.item_spans, view.indices = [node.span_of(i) for i in indices], list(indices)
+        return view
+    if isinstance(node, PMap):
+        keys = list(node)
+        if len(node) > PRUNE_FROM and path not in ends:
+            keys = [k for k in keys if path + (k,) in keep] or keys[:1]
+        view = PMap({k: _pruned(node[k], path + (k,), keep, ends) for k in keys}, span=node.span)
+        view.key_spans, view.value_spans = node.key_spans, node.value_spans
+        return view
+    return node
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python3 -m bench [--quick] [--only static,build,forward,onnx,gpu] [--specs a,b] [--out bench/RESULTS.md]`."""
+"""`python3 -m bench [--quick] [--only static,build,forward,onnx,gpu,ddp,memory] [--specs a,b] [--out bench/RESULTS.md]`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import time
 import warnings
 from pathlib import Path
 
+from archc.benchmark import busy_warning
+
 from .common import ROOT, Config, Failed, bundled_specs, short_error
 
-SECTIONS = ("static", "build", "forward", "onnx", "gpu")
+SECTIONS = ("static", "build", "forward", "onnx", "gpu", "ddp", "memory")
 
 
 def _names(text: str, allowed=None) -> list[str]:
@@ -38,17 +40,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.specs is not None and (unknown := sorted(set(args.specs) - set(bundled_specs()))):
         parser.error(f"no bundled spec {', '.join(unknown)} (specs/*.yaml: {', '.join(bundled_specs())})")
     return args
-
-
-def busy_warning(load_at_start: float, load_at_end: float, threads: int) -> str | None:
-    """A warning for RESULTS.md when other processes kept the cores busy: a 1-minute load average of
-    at least 0.5 per core before the run, or above the run's own threads at its end."""
-    cores = len(os.sched_getaffinity(0))
-    others = max(load_at_start, load_at_end - threads)
-    if others < 0.5 * cores:
-        return None
-    return (f"the machine was busy (about {others:.1f} runnable processes besides this run on {cores} cores): "
-            "their work is in these numbers; rerun on a quiet machine before trusting them.")
 
 
 def main(argv: list[str] | None = None) -> int:

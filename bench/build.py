@@ -7,7 +7,8 @@ from archc.init import SKIP_DEFAULT_INIT_FROM
 from .common import Config, Failed, Job, Section, Table, Target, fmt_ratio, fmt_s, interleaved, spec_path
 from .references import torchvision_model
 
-SPECS = ["resnet18", "resnet50", "densenet121", "vgg16", "googlenet"]
+SPECS = ["resnet18", "resnet50", "densenet121", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0",
+         "convnext_tiny", "vit_b_16", "swin_t"]
 QUICK_SPECS = ["resnet18", "googlenet"]
 GOAL = 1.1
 

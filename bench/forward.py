@@ -11,6 +11,9 @@ CASES = [
     ("resnet18", 1, False), ("resnet18", 32, False),
     ("resnet50", 1, False), ("resnet50", 32, True),
     ("googlenet", 1, False), ("densenet121", 1, False), ("vgg16", 1, False),
+    ("mobilenet_v3_large", 1, False), ("mobilenet_v3_large", 32, True),
+    ("efficientnet_b0", 1, False), ("efficientnet_b0", 32, True),
+    ("convnext_tiny", 1, True), ("vit_b_16", 1, True), ("swin_t", 1, True),
 ]
 QUICK_CASES = [("lenet5", 1, True), ("resnet18", 1, False), ("resnet50", 8, False)]
 GOAL = 0.98

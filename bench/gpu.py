@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .common import Config, Failed, Job, Section, Table, interleaved, short_error, spec_path
 
-SPECS = ["resnet50", "googlenet", "densenet121", "vgg16"]
+SPECS = ["resnet50", "googlenet", "densenet121", "vgg16", "vit_b_16"]
 BATCHES = [1, 64, 256]
 QUICK_SPECS, QUICK_BATCHES = ["resnet50"], [1, 64]
 VARIANTS = ["eager fp32 channels_last", "eager bf16 channels_last", "torch.compile bf16 channels_last",

@@ -13,6 +13,9 @@ TORCHVISION: dict[str, tuple[str, dict]] = {
     "googlenet": ("googlenet", {"aux_logits": True}),
     **{f"resnet{d}": (f"resnet{d}", {}) for d in (18, 34, 50, 101, 152)},
     **{f"densenet{d}": (f"densenet{d}", {}) for d in (121, 161, 169, 201)},
+    "mobilenet_v3_large": ("mobilenet_v3_large", {}),
+    "efficientnet_b0": ("efficientnet_b0", {}),
+    **{name: (name, {}) for name in ("convnext_tiny", "vit_b_16", "swin_t")},
 }
 
 

@@ -6,7 +6,9 @@ network, specs/alexnet_finetune.yaml (which `extends:` it with num_classes 2; th
 `archc build specs/alexnet.yaml --set num_classes=2`) is the new one. Every weight whose name and
 shape match is copied, the mismatched head is skipped and reported, everything but the new head is
 frozen, and the head is trained on a self-made two-class data set (bright top half vs bright bottom
-half) at 64x64, which AlexNet's adaptive average pool allows. Exits with status 1 if the loss did not fall.
+half) at 64x64, which AlexNet's adaptive average pool allows. Exits with status 1
+unless the mean loss of the last steps (a quarter of them, at most 5) is below 0.7 x that of as many
+first steps.
 
     python3 examples/finetune_alexnet.py [--steps 40] [--batch 32] [--size 64] [--seed 0] [--lr 0.05]
 """
@@ -97,7 +99,8 @@ def main(argv=None) -> int:
     print(f"mean loss of the first {window} steps {first:.4f}, of the last {window} steps {last:.4f}; "
           f"held-out accuracy {correct:.1%}")
     if not last < 0.7 * first:
-        print("the loss did not fall", file=sys.stderr)
+        print(f"the loss did not fall by 30%: the mean of the last {window} steps ({last:.4f}) is not below 0.7 x "
+              f"that of the first {window} ({0.7 * first:.4f}); train longer with --steps", file=sys.stderr)
         return 1
     return 0
 

@@ -86,7 +86,7 @@ def test_validate_reports_the_recorded_error(spec):
 def test_directory_given_as_file():
     result = subprocess.run([sys.executable, "-c", ENTRY, "validate", str(BAD)], capture_output=True, text=True)
     assert result.returncode == 1
-    assert f"{BAD}:1:1: error: '{BAD}' is a directory, not a spec file" in result.stderr
+    assert f"{BAD}:1:1: error: cannot read '{BAD}': it is a directory, not a regular file" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -230,7 +230,7 @@ def test_without_init_section_modules_get_torch_defaults():
 
 
 def test_layer_name_clashing_with_a_module_attribute_is_a_spec_error():
-    with pytest.raises(archc.SpecError, match="clashes with an attribute"):
+    with pytest.raises(archc.SpecError, match="is an attribute of torch's modules"):
         archc.build("name: c\ninput: [3, 8, 8]\nlayers:\n  - conv: {name: forward, out: 4, kernel: 3}\n")
 
 
@@ -315,3 +315,45 @@ def test_ddp_single_process_gloo(tmp_path):
         assert model.module.stem.weight.grad is not None and model.module.head.weight.grad.abs().sum() > 0
     finally:
         dist.destroy_process_group()
+
+
+# -- many equal layers: copies of one prototype (archc/emit/prototypes.py) ----------------------------
+
+PROTOTYPE_SPEC = """name: copies
+input: [4, 8, 8]
+layers:
+  - for: i
+    in: 3
+    do: [{conv: {out: 4, kernel: 3, padding: 1}}, batchnorm, relu, {dropout: {p: 0.1}}]
+  - flatten
+  - for: i
+    in: 2
+    do: [{linear: {out: 256}}]
+"""
+
+
+def test_layers_copied_from_a_prototype_draw_what_their_constructors_draw(monkeypatch):
+    from archc.emit import torch_module
+
+    copied = archc.build(PROTOTYPE_SPEC, seed=3)
+    monkeypatch.setattr(torch_module, "Prototypes", lambda meta=False: None)  # every module constructed
+    constructed = archc.build(PROTOTYPE_SPEC, seed=3)
+    assert copied.state_dict().keys() == constructed.state_dict().keys()
+    for key, value in constructed.state_dict().items():
+        assert torch.equal(copied.state_dict()[key], value), key
+    x = torch.randn(2, 4, 8, 8)
+    assert torch.equal(copied.eval()(x), constructed.eval()(x))
+
+
+def test_copies_share_nothing_mutable():
+    model = archc.build(PROTOTYPE_SPEC, seed=0)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 and convs[0] is not convs[1]
+    assert convs[0]._parameters is not convs[1]._parameters and convs[0].weight is not convs[1].weight
+    assert not torch.equal(convs[0].weight, convs[1].weight)  # each drew its own weights
+    with torch.no_grad():
+        convs[0].weight.zero_()
+    assert convs[1].weight.abs().sum() > 0
+    meta = archc.emit.build.build_from_graph(archc.analyze(PROTOTYPE_SPEC), {}, device="meta")
+    assert all(p.is_meta for p in meta.parameters()) and sum(p.numel() for p in meta.parameters()) == \
+        sum(p.numel() for p in model.parameters())

@@ -62,7 +62,7 @@ def test_validate_json(capsys, write_spec):
     assert result[0]["params"] == 3 * 4 * 9 + 4
     first = result[1]["errors"][0]
     assert (first["file"], first["line"], first["col"], first["path"]) == (str(bad), 4, 5, "layers[0]")
-    assert set(first) == {"message", "file", "line", "col", "path", "hint"}
+    assert set(first) == {"message", "file", "line", "col", "path", "hint", "notes"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -94,7 +94,8 @@ def test_shapes_table_totals_match_torchvision(capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "resnet18: input [N, 3, 224, 224]"
-    assert lines[2].split() == ["layer", "op", "output", "shape", "params", "MACs"]
+    assert lines[2].split() == ["layer", "op", "kernel", "input", "shape", "output", "shape", "params", "%", "params",
+                                "MACs"]
     assert any(line.split()[:2] == ["layer1.0.conv1", "conv"] for line in lines)
     assert any(line.startswith("fc ") and "[N, 2]" in line for line in lines)
     assert f"params: {params:,}" in out and f"MACs:   {macs:,}" in out and "FLOPs = 2 x MACs" in out
@@ -105,9 +106,10 @@ def test_shapes_json_structure(capsys):
     code, out, _ = archc(capsys, "shapes", SPECS / "resnet18.yaml", "--json", "--set", "num_classes=2")
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"name", "input", "params", "macs_convention", "layers", "outputs", "totals"}
+    assert set(data) == {"name", "input", "params", "freeze", "macs_convention", "layers", "outputs", "totals"}
     assert data["params"]["num_classes"] == 2 and data["input"] == [3, 224, 224]
-    assert set(data["layers"][0]) == {"name", "op", "shape", "params", "macs", "activations"}
+    assert set(data["layers"][0]) == {"name", "op", "kernel", "input_shapes", "shape", "params", "params_percent",
+                                      "trainable_params", "macs", "activations"}
     assert data["outputs"] == [{"name": "output", "node": "fc", "shape": [2], "train_only": False}]
     assert (data["totals"]["params"], data["totals"]["macs"]) == (params, macs)
     assert sum(row["params"] for row in data["layers"]) == params

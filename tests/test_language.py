@@ -13,6 +13,7 @@ import yaml
 
 import archc
 from archc.errors import SpecError
+from archc.emit.lowering import op_module
 from archc.ops import REGISTRY
 from conftest import SPECS
 
@@ -23,7 +24,7 @@ def state_shapes(graph) -> dict[str, tuple]:
     with torch.device("meta"):
         for node in graph.nodes:
             if node.module is not None:
-                module = REGISTRY[node.op].module(node.attrs, [graph.shape_of(i) for i in node.inputs])
+                module = op_module(REGISTRY[node.op], node.attrs, [graph.shape_of(i) for i in node.inputs])
                 shapes.update({f"{node.module}.{k}": tuple(v.shape) for k, v in module.state_dict().items()})
     return shapes
 
@@ -216,11 +217,11 @@ blocks:
     params: {ratio: {type: float, default: 0.5}}
     layers: [conv: {name: conv, out: "max(1, floor(in_channels * ratio))", kernel: 1}]
 layers:
-  - squeeze: {name: half}
+  - squeeze: {name: halved}
   - squeeze: {name: third, ratio: 0.34}
 """
     graph = archc.analyze(spec)
-    assert [(n.id, n.shape[0]) for n in graph.nodes] == [("half.conv", 3), ("third.conv", 1)]
+    assert [(n.id, n.shape[0]) for n in graph.nodes] == [("halved.conv", 3), ("third.conv", 1)]
 
 
 # -- references: from, side, outputs ------------------------------------------------------------

@@ -18,6 +18,11 @@ torchvision-style AlexNet, VGG, ResNet, DenseNet and GoogLeNet at 64x64, the pap
 at 67x67 (the smallest their fixed pools accept); the others at their own input size. Every spec
 runs, the large ones marked slow (they still run in CI: `slow` is only a marker).
 
+Transformers: ViTs at small images with a matching position embedding (`image_size`), the large ones
+with fewer layers; Swins at 64x64 with 2x2 windows (shallower for s/b); MaxViT-T at 64x64 with 2x2
+partitions and one layer per stage. Only vit_b_16, swin_t and convnext_tiny run unmarked; the other
+members of those families are marked slow.
+
 Exporter traps met in real specs (asserted statically below): LRN (alexnet_paper), ceil_mode
 max-pooling where it changes the size (googlenet), adaptive average pooling to a size its input
 does not divide (vgg: 2x2 -> 7x7), BatchNorm in eval (resnet, densenet, vgg*_bn, bn_lenet;
@@ -35,23 +40,37 @@ import pytest
 import torch
 
 import archc
+import cnn_zoo
 from archc import runtime
 from archc.pipeline import analyze
 from conftest import SPECS
 
 torch.set_num_threads(1)
 
-TORCHVISION_STYLE = re.compile(r"alexnet|alexnet_finetune|googlenet|vgg\d*(_bn)?|resnet\d*|densenet\d*")
+TORCHVISION_STYLE = re.compile(r"alexnet|alexnet_finetune|googlenet|vgg\d*(_bn)?|resnet\d*|densenet\d*|convnext\w*")
 SMALL = {"vgg_small": (1, 64, 64), "alexnet_paper": (3, 67, 67), "nin": (1, 67, 67)}
+# ViTs: a small image needs a matching position embedding (image_size); the large ones with fewer layers.
+VIT_PARAMS = {"vit": {"image_size": 32}, "vit_b_16": {"image_size": 32}, "vit_b_32": {"image_size": 64},
+              "vit_l_16": {"image_size": 32, "num_layers": 2}, "vit_l_32": {"image_size": 64, "num_layers": 2},
+              "vit_h_14": {"image_size": 28, "num_layers": 1},
+              # Swins at 64x64 with 2x2 windows (the maps 16, 8, 4, 2 are tiled), the larger ones shallower
+              **{n: {"window": 2} for n in ("swin", "swin_t", "swin_v2_t")},
+              **{n: {"window": 2, "depths": [2, 2, 2, 2]} for n in ("swin_s", "swin_b", "swin_v2_s", "swin_v2_b")},
+              "maxvit_t": {"partition_size": 2, "block_layers": [1, 1, 1, 1]}}
 SLOW = {"densenet121", "densenet161", "densenet169", "densenet201", "densenet_bc_100", "resnet101", "resnet152",
-        "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
-ALL = sorted(p.stem for p in SPECS.glob("*.yaml"))
+        "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "convnext", "convnext_small", "convnext_base", "convnext_large",
+        "vit", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "swin", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s",
+        "swin_v2_b", "maxvit_t"}
+ALL = sorted(p.stem for p in SPECS.glob("*.yaml") if p.stem not in cnn_zoo.BUILDERS)  # those: test_zoo_cnn.py
 TOLERANCE = 1e-4  # of the largest |output|
 MEASURED_STATISTICS = {"googlenet"}
 
 
 def _input_shape(name: str):
     """The small input of the test, or None for the spec's own."""
+    if name in VIT_PARAMS:
+        size = VIT_PARAMS[name].get("image_size", 64)
+        return (3, size, size)
     return (3, 64, 64) if TORCHVISION_STYLE.fullmatch(name) else SMALL.get(name)
 
 
@@ -74,13 +93,14 @@ def _spec_cases():
 def test_spec_exports_and_matches_torch_on_onnx_runtime(name, tmp_path):
     spec = SPECS / f"{name}.yaml"
     shape = _input_shape(name)
-    graph = analyze(spec, None, shape)
+    params = VIT_PARAMS.get(name, {})
+    graph = analyze(spec, params, shape)
     if name in MEASURED_STATISTICS:
         module = _calibrated(name, shape)
         report = archc.export_onnx(spec, tmp_path / "m.onnx", input_shape=shape, weights=module.state_dict())
     else:
-        module = archc.build(spec, input_shape=shape, seed=0).eval()
-        report = archc.export_onnx(spec, tmp_path / "m.onnx", input_shape=shape)
+        module = archc.build(spec, input_shape=shape, seed=0, **params).eval()
+        report = archc.export_onnx(spec, tmp_path / "m.onnx", params=params, input_shape=shape)
 
     assert report.path.exists() and report.batch == "dynamic" and report.provider == runtime.choose()
     assert [p.batch for p in report.parity] == [2, 1] and all(p.ok for p in report.parity)
@@ -102,7 +122,7 @@ def test_spec_exports_and_matches_torch_on_onnx_runtime(name, tmp_path):
 
 
 def test_the_exporter_traps_occur_in_the_specs_at_these_inputs():
-    graphs = {name: analyze(SPECS / f"{name}.yaml", None, _input_shape(name)) for name in ALL}
+    graphs = {name: analyze(SPECS / f"{name}.yaml", VIT_PARAMS.get(name), _input_shape(name)) for name in ALL}
 
     def nodes(name, op):
         return [n for n in graphs[name].nodes if n.op == op]

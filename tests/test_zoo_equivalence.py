@@ -23,7 +23,7 @@ from test_zoo_static import SEEDS, TORCHVISION
 
 TOL = 1e-5
 SLOW = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152",
-        "densenet161", "densenet201"}
+        "densenet161", "densenet201", "convnext_small", "convnext_base", "convnext_large"}
 
 
 def spec(name: str) -> str:
@@ -48,6 +48,11 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
                 for tensor, low, high in ((m.weight, 0.5, 1.5), (m.bias, -0.5, 0.5),
                                           (m.running_mean, -0.5, 0.5), (m.running_var, 0.5, 1.5)):
                     uniform(tensor, low, high)
+            elif isinstance(m, nn.LayerNorm) and m.weight is not None:
+                uniform(m.weight, 0.5, 1.5)
+                uniform(m.bias, -0.5, 0.5)
+            if isinstance(getattr(m, "layer_scale", None), nn.Parameter):   # ConvNeXt: 1e-6 would hide a branch
+                uniform(m.layer_scale, 0.5, 1.0)
     return model
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import archc
+import cnn_zoo
 import seed_reference as seeds
 from archc.cli import run
 from conftest import SPECS
@@ -29,6 +30,7 @@ TORCHVISION = {
     "googlenet": (tvm.googlenet, {"aux_logits": True, "init_weights": False}),
     **{f"resnet{d}": (getattr(tvm, f"resnet{d}"), {}) for d in (18, 34, 50, 101, 152)},
     **{f"densenet{d}": (getattr(tvm, f"densenet{d}"), {}) for d in (121, 161, 169, 201)},
+    **{f"convnext_{s}": (getattr(tvm, f"convnext_{s}"), {}) for s in ("tiny", "small", "base", "large")},
 }
 
 # spec -> seed reference (a factory of the seed's network, unmaterialised)
@@ -67,8 +69,9 @@ def numel(model: nn.Module) -> int:
 
 def test_every_spec_file_is_covered():
     names = {p.stem for p in SPECS.glob("*.yaml")}
-    bases = {"resnet", "vgg", "densenet"}       # family bases, each equal to a covered variant
-    assert names - bases == set(TORCHVISION) | set(SEEDS)
+    bases = {"resnet", "vgg", "densenet", "convnext", *cnn_zoo.BASES}       # family bases, each equal to a covered variant
+    transformers = {n for n in names if n.startswith(("vit", "swin", "maxvit"))}   # tests/test_zoo_transformers.py
+    assert names - bases - transformers == set(TORCHVISION) | set(SEEDS) | set(cnn_zoo.BUILDERS)  # the latter: test_zoo_cnn.py
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))

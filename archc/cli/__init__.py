@@ -16,21 +16,26 @@ class UsageProblem(click.UsageError):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for archc's own errors.")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|NAME",
+              help="Load user ops from a plugin file or an installed 'archc.ops' entry point. Repeatable.")
 @click.version_option(package_name="archc")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, plugins: tuple[str, ...]) -> None:
     """archc: a declarative architecture compiler for PyTorch.
 
     Validate YAML specs, infer every shape statically, and emit PyTorch modules,
     Python source, Graphviz diagrams and ONNX.
     """
+    from ..plugins import load_plugins
+
     ctx.obj = {"debug": debug}
+    load_plugins(plugins)
 
 
 def _register() -> None:
-    from . import static  # noqa: F401  (commands register themselves on `main`)
+    from . import diff, static, zoo  # noqa: F401  (commands register themselves on `main`)
 
-    for name in ("build", "graph", "export"):
+    for name in ("build", "graph", "export", "memory", "imports"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -47,8 +52,10 @@ def run(argv: list[str] | None = None) -> int:
         code = main.main(args=args, prog_name="archc", standalone_mode=False)
         return code if isinstance(code, int) else 0
     except SpecError as exc:
+        if debug and exc.__cause__ is not None:  # a plugin's own exception
+            traceback.print_exception(exc.__cause__)
         click.echo(str(exc), err=True)
-        count = len(exc.diagnostics)
+        count = exc.count
         click.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
         return 1
     except click.exceptions.Exit as exc:

@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 
 from ..atomic import write_bytes, write_text
-from ..pipeline import analyze
+from ..pipeline import compile_spec
 from . import main
-from .options import spec_options
+from .messages import wrote
+from .options import checked_output, spec_options
 
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 DOT_SUFFIXES = (".dot", ".gv")
+MAX_RENDERED_NODES = 10_000  # dot takes seconds at this size; at 25,000 it ran out of memory and crashed
+LESS = "draw fewer nodes with --depth 1 (or 2, ...), or write DOT text with -o NAME.dot"
 INSTALL = "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
 
 
@@ -43,14 +46,20 @@ def graph(file, output, depth, direction, spec_kwargs):
     """Draw a spec: layers, merges, shapes on the edges, blocks as clusters."""
     import graphviz
 
-    from ..emit.graphviz import digraph
+    from ..emit.graphviz import digraph, drawn_nodes
 
     fmt = output_format(output)
-    dot = digraph(analyze(file, **spec_kwargs), depth=depth or None, direction=direction.upper())
+    compiled = compile_spec(file, **spec_kwargs)
+    checked_output(output, compiled.doc, file)
+    graph = compiled.graph
+    if fmt is not None and (count := drawn_nodes(graph, depth)) > MAX_RENDERED_NODES:
+        raise click.ClickException(f"the diagram has {count:,} nodes, more than Graphviz lays out reliably "
+                                   f"({MAX_RENDERED_NODES:,}); {LESS} (nothing written)")
+    dot = digraph(graph, depth=depth or None, direction=direction.upper())
     if fmt is None:
         if output:
             write_text(output, dot.source)
-            click.echo(f"wrote {output}", err=True)
+            wrote(output)
         else:
             click.echo(dot.source, nl=False)
         return
@@ -59,5 +68,10 @@ def graph(file, output, depth, direction, spec_kwargs):
     except graphviz.ExecutableNotFound:
         raise click.ClickException(f"cannot render {output}: Graphviz's 'dot' program is not installed; "
                                    f"{INSTALL}, or write DOT text with -o NAME.dot (nothing written)") from None
+    except graphviz.CalledProcessError as exc:  # dot crashed or ran out of memory
+        said = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise click.ClickException(f"cannot render {output}: Graphviz's dot failed (exit {exc.returncode}"
+                                   + (f": {said[-1][:200]}" if said else "") + f"); {LESS} (nothing written)") \
+            from None
     write_bytes(output, data)
-    click.echo(f"wrote {output}", err=True)
+    wrote(output)

@@ -7,6 +7,7 @@ import functools
 import click
 
 from .. import limits
+from ..outputs import OutputRefused, check_output, read_files
 from ..params import parse_override
 from ..pipeline import parse_input
 
@@ -29,10 +30,21 @@ def spec_options(func):
                 raise click.BadParameter(str(exc), param_hint="--set") from None
             params[key] = value
         try:
-            shape = parse_input(input_text) if input_text else None
+            shape = parse_input(input_text) if input_text is not None else None
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--input") from None
         spec_kwargs = {"params": params, "input_shape": shape, "max_params": max_params}
         return func(*args, spec_kwargs=spec_kwargs, **kwargs)
 
     return wrapper
+
+
+def checked_output(output, doc=None, *others, option: str = "-o") -> None:
+    """Refuse (usage error, exit 2) an `-o` that is a file the command reads: the spec `doc` was loaded
+    from, a file it extends or imports, or one of `others` (e.g. --weights); see archc.outputs."""
+    if output is None:
+        return
+    try:
+        check_output(output, [*read_files(doc), *(o for o in others if o)])
+    except OutputRefused as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None

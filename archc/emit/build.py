@@ -1,34 +1,24 @@
-"""`archc.build`: a spec (path, YAML text or dict) to an initialised torch.nn.Module."""
+"""`archc.build`: a spec (path, dict or archc.Source) to an initialised torch.nn.Module."""
 
 from __future__ import annotations
 
-from .. import limits
+from .. import freeze, limits
 from ..ir import Graph
-from ..pipeline import analyze_doc, load
+from ..pipeline import compile_spec, plain
 
 
-def plain(value):
-    """A loaded spec as plain dicts, lists and scalars (positions dropped)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def build(source, *, input_shape=None, seed: int | None = None, max_params: int = limits.MAX_PARAMS, **params):
+def build(source, *, input_shape=None, seed: int | None = None, max_params: int = limits.MAX_PARAMS, plugins=(),
+          **params):
     """Build the nn.Module a spec describes; `params` override the spec's params like `--set`.
 
     `seed` makes the initial weights reproducible without touching the caller's random state.
     """
-    doc = load(source)
-    graph = analyze_doc(doc, params, input_shape, max_params)
-    spec = plain(doc)
-    return build_from_graph(graph, spec, seed)
+    compiled = compile_spec(source, params, input_shape, max_params, plugins)
+    return build_from_graph(compiled.graph, compiled.spec, seed)
 
 
 def build_from_graph(graph: Graph, spec: dict, seed: int | None = None, device: str | None = None):
-    """The module of an analysed graph; `spec` (plain) supplies `init:` and is kept for saving.
+    """The module of an analysed graph (init rules travel in its nodes); `spec` (plain) is kept for saving.
 
     `device="meta"` gives the structure only (no memory, no initialisation).
     """
@@ -37,10 +27,11 @@ def build_from_graph(graph: Graph, spec: dict, seed: int | None = None, device: 
     from .torch_module import build_module
 
     if seed is None:
-        model = build_module(graph, spec.get("init"), device)
+        model = build_module(graph, device)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build_module(graph, spec.get("init"), device)
+            model = build_module(graph, device)
+    freeze.apply(model, graph.frozen)
     model.archc_spec = {"spec": spec, "params": plain(graph.params), "input_shape": list(graph.input_shape)}
     return model

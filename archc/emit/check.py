@@ -30,7 +30,7 @@ def check_shapes(graph: Graph, model: torch.nn.Module, batch: int = 2) -> tuple[
     seen: dict[str, tuple] = {}
     handles = []
     for node in graph.nodes:
-        if node.module is not None:
+        if node.module is not None and not node.spec.tensor:
             def record(module, args, output, name=node.module):
                 seen[name] = tuple(output.shape[1:])
 

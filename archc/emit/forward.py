@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 
 from ..ir import INPUT, Graph, Node
 from ..ops import fmt_shape
+from .pyformat import literal
 
-MERGE_CODE = {
-    "concat": lambda args: f"torch.cat([{', '.join(args)}], 1)",
-    "add": lambda args: " + ".join(args),
-}
-# Producers whose backward does not need their own output, so a dying output may be overwritten in place.
-INPLACE_SAFE_PRODUCERS = frozenset({"conv", "linear", "batchnorm", "add", "concat", "maxpool", "avgpool"})
 _VALUE_NAME = re.compile(r"^(x|y|z|x\d+)$")
+
+
+def attribute(name: str) -> bool:
+    """Whether `self.<name>` is valid Python that reaches the module named `name`: an ASCII identifier
+    that is not a keyword (Python normalises other identifiers, so `self.ﬁ` would be `self.fi`)."""
+    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def value_names():
@@ -52,9 +53,11 @@ class ModuleTree:
             if node.module is None:
                 continue
             parent = ""
-            for part in node.module.split("."):
+            parts = node.module.split(".")
+            for part in parts[:-1] if node.spec.tensor else parts:  # a tensor is no module: only its levels
                 levels.setdefault(parent, {})[part] = None
                 parent = f"{parent}.{part}" if parent else part
+            levels.setdefault(parent, {})
         return cls({path: list(names) for path, names in levels.items()})
 
     def numbered(self, path: str) -> bool:
@@ -84,21 +87,30 @@ def needed_nodes(graph: Graph) -> tuple[list[Node], set[str]]:
 
 
 def inplace_nodes(graph: Graph, order: list[Node] | None = None) -> set[str]:
-    """ReLUs and two-way adds that may overwrite their (first) input, as torchvision's ResNet does.
+    """Nodes that may overwrite their first input (ReLU, a residual add), as torchvision's ResNet does.
 
-    Only where that input dies at the node, is not the model's input, and comes from an op whose
-    backward does not need its own output. `order`: `needed_nodes(graph)[0]`, if already known.
+    Only ops with an in-place form, where that input dies at the node, is not the model's input, and
+    comes from an op whose backward does not need its own output (`inplace_safe`).
+    `order`: `needed_nodes(graph)[0]`, if already known.
     """
     order = needed_nodes(graph)[0] if order is None else order
     last = _last_uses(graph, order)
     found = set()
     for k, node in enumerate(order):
         source = node.inputs[0]
-        if source == INPUT or last[source] != k or graph.by_id[source].op not in INPLACE_SAFE_PRODUCERS:
+        if source == INPUT or last[source] != k or not graph.by_id[source].spec.inplace_safe:
             continue
-        if node.op == "relu" or (node.op == "add" and len(node.inputs) == 2 and node.inputs[1] != source):
+        if _inplace_form(node, node.inputs) is not None:
             found.add(node.id)
     return found
+
+
+def _inplace_form(node: Node, args: list[str]):
+    """The in-place statement of a functional node, True for a module taking `inplace=`, else None."""
+    lower = node.spec.lower
+    if node.spec.functional:
+        return lower.inplace(node.attrs, args) if lower.inplace else None
+    return True if lower.inplace else None
 
 
 def _last_uses(graph: Graph, order: list[Node]) -> dict[str, int]:
@@ -121,7 +133,7 @@ class _Levels:
         for path in tree.children:
             if not path:
                 continue
-            base = re.sub(r"\W", "_", path)
+            base = re.sub(r"[^A-Za-z0-9_]", "_", path)  # ASCII: Python normalises other identifiers
             base = base if base.isidentifier() and not keyword.iskeyword(base) else f"_{base}"
             name = base if not _VALUE_NAME.match(base) else f"{base}_"
             k = 2
@@ -146,41 +158,67 @@ class _Levels:
             self.bound[-1].add(path)
         return name
 
+    def tensor(self, path: str, out: list[str], indent: str) -> str:
+        """An expression for the learnable tensor at `path` (an attribute of its level's module)."""
+        parent, _, leaf = path.rpartition(".")
+        if parent:
+            grand, _, name = parent.rpartition(".")
+            owner = self.child(grand, name, out, indent)
+        else:
+            owner = "self"
+        return f"{owner}.{leaf}" if attribute(leaf) else f"getattr({owner}, {literal(leaf)})"
+
     def child(self, parent: str, leaf: str, out: list[str], indent: str) -> str:
         """An expression for the child `leaf` of level `parent`."""
         base = self.ref(parent, out, indent)
         if self.style == "fast":
-            return f'{base}["{leaf}"]'
-        if leaf.isidentifier():
+            return f"{base}[{literal(leaf)}]"
+        if attribute(leaf):
             return f"{base}.{leaf}"
         if self.tree.numbered(parent):
             return f"{base}[{leaf}]"
-        return f'getattr({base}, "{leaf}")' if not parent else f'{base}["{leaf}"]'
+        return f"getattr({base}, {literal(leaf)})" if not parent else f"{base}[{literal(leaf)}]"
 
 
-def forward_source(graph: Graph, style: str = "fast", indent: str = "", inplace: set[str] | None = None) -> str:
-    """The source of `def forward(self, x): ...` computing the graph's outputs (`inplace`: see inplace_nodes)."""
-    order, train_only = needed_nodes(graph)
+def assign_variables(graph: Graph, order: list[Node]) -> dict[str, str]:
+    """The local variable holding each value in `forward` (the input is 'x'); a variable is reused
+    once its value's last user has run, so a value lives until its variable is next assigned."""
     last = _last_uses(graph, order)
+    names = value_names()
+    var = {INPUT: next(names)}
+    free: list[str] = []
+    for k, node in enumerate(order):
+        dying = list(dict.fromkeys(i for i in node.inputs if last.get(i) == k))
+        if dying:
+            target = var[node.inputs[0]] if node.inputs[0] in dying else var[dying[0]]
+        elif free:
+            free.sort(key=_name_rank)
+            target = free.pop(0)
+        else:
+            target = next(names)
+        for source in dying:
+            if var[source] != target and var[source] not in free:
+                free.append(var[source])
+        var[node.id] = target
+    return var
+
+
+def forward_source(graph: Graph, style: str = "fast", indent: str = "", inplace: set[str] | None = None,
+                   comments: bool = True) -> str:
+    """The source of `def forward(self, x): ...` computing the graph's outputs (`inplace`: see inplace_nodes;
+    `comments`: the shape comments of the readable style)."""
+    order, train_only = needed_nodes(graph)
     inplace = inplace_nodes(graph, order) if inplace is None else inplace
     levels = _Levels(ModuleTree.of(graph), style)
     pad = indent + "    "
     lines = [f"{indent}def forward(self, x):"]
-    names = value_names()
-    var = {INPUT: next(names)}
-    free: list[str] = []
+    var = assign_variables(graph, order)
     in_training_block = False
 
     def shape_comment(node: Node) -> str:
-        return f"  # {fmt_shape(node.shape)}" if style == "readable" else ""
+        return f"  # {fmt_shape(node.shape)}" if style == "readable" and comments else ""
 
-    def fresh() -> str:
-        if free:
-            free.sort(key=_name_rank)
-            return free.pop(0)
-        return next(names)
-
-    for k, node in enumerate(order):
+    for node in order:
         if (node.id in train_only) != in_training_block:
             in_training_block = not in_training_block
             if in_training_block:
@@ -190,27 +228,18 @@ def forward_source(graph: Graph, style: str = "fast", indent: str = "", inplace:
                 levels.bound.pop()
         body = pad + ("    " if in_training_block else "")
         args = [var[i] for i in node.inputs]
-        dying = list(dict.fromkeys(i for i in node.inputs if last.get(i) == k))
         if node.module is None:
-            if node.op not in MERGE_CODE:
-                raise NotImplementedError(f"no code for the functional op '{node.op}'")
-            call = MERGE_CODE[node.op](args)
+            call = node.spec.lower.code(node.attrs, args)
             if node.id in inplace:
                 call = None
-                lines.append(f"{body}{args[0]} += {args[1]}{shape_comment(node)}")
+                lines.append(f"{body}{_inplace_form(node, args)}{shape_comment(node)}")
+        elif node.spec.tensor:
+            call = node.spec.lower.code(node.attrs, args, levels.tensor(node.module, lines, body))
         else:
             parent, _, leaf = node.module.rpartition(".")
             call = f"{levels.child(parent, leaf, lines, body)}({', '.join(args)})"
-        if dying:
-            target = var[node.inputs[0]] if node.inputs[0] in dying else var[dying[0]]
-        else:
-            target = fresh()
-        for source in dying:
-            if var[source] != target and var[source] not in free:
-                free.append(var[source])
-        var[node.id] = target
         if call is not None:
-            lines.append(f"{body}{target} = {call}{shape_comment(node)}")
+            lines.append(f"{body}{var[node.id]} = {call}{shape_comment(node)}")
     if in_training_block:
         levels.bound.pop()
     lines.extend(_returns(graph, var, pad))

@@ -13,20 +13,15 @@ from dataclasses import dataclass, field
 from html import escape
 
 import graphviz
+from graphviz import quoting
 
 from ..ir import INPUT, Graph, Node
-from ..ops import MERGES, fmt_shape
+from ..ops import fmt_shape
 from ..report import human
 
 DIRECTIONS = ("TB", "LR")
 FONT = "Helvetica"
 
-FILLS = {
-    "conv": "#cfe2f3", "linear": "#f9cb9c", "batchnorm": "#fff2cc", "lrn": "#fff2cc",
-    "maxpool": "#d9ead3", "avgpool": "#d9ead3", "adaptive_avgpool": "#d9ead3", "adaptive_maxpool": "#d9ead3",
-    "add": "#f4cccc", "concat": "#d9d2e9",
-}
-PLAIN_FILL = "#f3f3f3"  # activations, dropout, flatten, identity
 SCOPE_FILL = "#dde6f3"
 CLUSTER_FILL = {"block": "#f8fafd", "dense": "#fdf8f0", "group": "#ffffff"}
 
@@ -41,6 +36,25 @@ class Item:
     scopes: list[str] = field(default_factory=list)  # the collapsed scopes it stands for (empty: a layer)
 
 
+def _text(value: str) -> str:
+    """Free text (a layer name) as a DOT string: backslashes doubled (DOT reads '\\"' as an escaped
+    quote and '\\N' as the node's name), never taken for an HTML label."""
+    return quoting.nohtml(value.replace("\\", "\\\\"))
+
+
+class _Digraph(graphviz.Digraph):
+    """A Digraph whose node, edge and graph names may be any text: quoted and escaped, never an
+    HTML string, and never split at ':' into a node and a port."""
+
+    _quote = staticmethod(lambda name: quoting.quote(_text(name)))
+    _quote_edge = _quote
+
+
+def drawn_nodes(graph: Graph, depth: int | None = None) -> int:
+    """How many nodes the diagram of `graph` at `depth` has (layers or collapsed scopes, input, outputs)."""
+    return len(_items(graph, depth or None)) + 1 + len(graph.outputs)
+
+
 def digraph(graph: Graph, *, depth: int | None = None, direction: str = "TB") -> graphviz.Digraph:
     """The diagram of `graph`; `depth` (>= 1) collapses every scope nested at that depth or deeper."""
     if direction not in DIRECTIONS:
@@ -48,7 +62,7 @@ def digraph(graph: Graph, *, depth: int | None = None, direction: str = "TB") ->
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be >= 0, not {depth}")
     items = _items(graph, depth or None)
-    dot = graphviz.Digraph(name=graph.name, node_attr={
+    dot = _Digraph(name=graph.name, node_attr={
         "shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": "10", "height": "0.3",
         "margin": "0.12,0.04", "color": "#666666", "penwidth": "0.8"},
         edge_attr={"fontname": FONT, "fontsize": "8", "fontcolor": "#555555", "color": "#555555",
@@ -80,7 +94,7 @@ def _emit_edges(dot: graphviz.Digraph, graph: Graph, items: list[Item]) -> None:
                 if edge[0] == item.id or edge in seen:
                     continue
                 seen.add(edge)
-                shown = (item.scopes or edge[0] in collapsed or node.op in MERGES or fan_out[edge[0]] > 1
+                shown = (item.scopes or edge[0] in collapsed or node.spec.merge or fan_out[edge[0]] > 1
                          or _reshapes(graph, source))
                 dot.edge(*edge, label=_shape_label(graph.shape_of(source)) if shown else None)
     for out in graph.outputs:
@@ -129,7 +143,7 @@ def _fold_runs(graph: Graph, items: list[Item]) -> list[Item]:
     """Fold chains of identical collapsed scopes (each with the merges that follow it) into one item."""
     units: list[list[Item]] = []
     for item in items:
-        follows = units and item.nodes[0].op in MERGES and not item.scopes and units[-1][0].scopes \
+        follows = units and item.nodes[0].spec.merge and not item.scopes and units[-1][0].scopes \
             and units[-1][0].clusters == item.clusters
         if follows:
             units[-1].append(item)
@@ -198,7 +212,7 @@ def _emit_tree(dot: graphviz.Digraph, graph: Graph, items: list[Item]) -> None:
             if isinstance(member, Item):
                 _node(target, graph, member, enclosing)
                 continue
-            sub = graphviz.Digraph(name=f"cluster_{member}")
+            sub = _Digraph(name=f"cluster_{member}")
             scope = graph.scopes[member]
             style = "rounded,dashed" if scope.kind == "group" else "rounded,filled"
             sub.attr(label=_cluster_label(_relative(scope.path, enclosing), scope.title), labeljust="l",
@@ -222,16 +236,17 @@ def _node(dot: graphviz.Digraph, graph: Graph, item: Item, enclosing: str) -> No
         dot.node(item.id, _html(f"<b>{escape(title)}</b><br/>{name}"
                                 f"{escape(fmt_shape(out.shape))}, {human(params)} params"),
                  shape="box3d", style="filled", fillcolor=SCOPE_FILL,
-                 peripheries="2" if count > 1 else "1", tooltip=item.id)
+                 peripheries="2" if count > 1 else "1", tooltip=_text(item.id))
         return
     node = item.nodes[0]
-    if node.op in MERGES:
-        dot.node(item.id, _html(f"<b>{escape(node.label)}</b>"), shape="ellipse", style="filled",
-                 fillcolor=FILLS[node.op], tooltip=node.id)
+    draw = node.spec.draw
+    if node.module is None:  # functional (merges): no module name to show
+        dot.node(item.id, _html(f"<b>{escape(node.label)}</b>"), shape=draw.shape, style="filled",
+                 fillcolor=draw.fill, tooltip=_text(node.id))
         return
-    name = node.module or node.id
+    name = node.module
     dot.node(item.id, _html(f"<b>{escape(node.label)}</b><br/>{_small(_relative(name, enclosing))}"),
-             fillcolor=FILLS.get(node.op, PLAIN_FILL), tooltip=name)
+             shape=draw.shape, fillcolor=draw.fill, tooltip=_text(name))
 
 
 def _exit_node(graph: Graph, item: Item) -> Node:

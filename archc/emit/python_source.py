@@ -1,86 +1,128 @@
-"""A standalone, readable Python file (it imports only torch) defining the spec's nn.Module.
+"""A standalone, readable Python file (it imports only torch, plus any plugin it uses) defining the spec's nn.Module.
 
-The module tree, names and forward are those of `archc.build` (same state_dict
-keys, same computation, in the `readable` style of `forward.py`); each layer's
-constructor call is read back from the built torch module itself, so the file
-states exactly the arguments that matter.
+Lowered from the IR alone, with the state_dict keys and the computation of `archc.build`. By default
+one class per block of the spec (`structured.py`, from `units.py`, `classes.py`, `ctors.py`); with
+`flat`, the form below: the module tree of `archc.build` with a forward in the `readable` style of
+`forward.py`. Either way each layer's constructor call is its op's lowering (`archc.ops.Call`) written
+out with non-default arguments only, and the spec's `init:` rules (`init_plan`) become torchvision-style
+code at the end of the model's `__init__`.
 """
 
 from __future__ import annotations
 
-import inspect
-
-from torch import Tensor, nn
-
 from .. import __version__
 from ..ir import Graph
-from ..ops import fmt_shape
-from .build import plain
-from .forward import ModuleTree, forward_source
+from ..ops import REGISTRY, fmt_shape
+from .forward import ModuleTree, attribute, forward_source, inplace_nodes
+from .lowering import call_source, node_call, source_name
+from .pyformat import literal
 from .torch_module import class_name
 
-INIT_CLASSES = {"conv": "nn.Conv2d", "linear": "nn.Linear", "batchnorm": "(nn.BatchNorm1d, nn.BatchNorm2d)"}
-_SKIPPED = ("device", "dtype")
 
+class _Writer:
+    """Source text for the module tree of one graph, collecting the imports its calls need."""
 
-def _compact(value):
-    """(3, 3) -> 3: torch accepts an int for a square size."""
-    if isinstance(value, tuple) and value and all(v == value[0] for v in value) and isinstance(value[0], int):
-        return value[0]
-    return value
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.tree = ModuleTree.of(graph)
+        self.inplace = inplace_nodes(graph)
+        self.leaves = {node.module: node for node in graph.nodes if node.module is not None and not node.spec.tensor}
+        self.imports: set[str] = set()
 
+    def child(self, path: str, indent: str) -> str:
+        """The expression that builds the module at `path` (a container with its children, or a layer)."""
+        if path in self.leaves:
+            text, needs = call_source(node_call(self.graph, self.leaves[path], self.inplace))
+            if needs:
+                self.imports.add(needs)
+            return text
+        inner = indent + "    "
+        names = self.tree.children[path]
+        if self.tree.numbered(path):
+            items = [f"{inner}{self.child(self.join(path, n), inner)}," for n in names]
+            return "nn.Sequential(\n" + "\n".join(items) + f"\n{indent})"
+        items = [f'{inner}"{n}": {self.child(self.join(path, n), inner)},' for n in names]
+        return "nn.ModuleDict({\n" + "\n".join(items) + f"\n{indent}}})"
 
-def constructor(module: nn.Module) -> str:
-    """`nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)`: the call that makes an equal module."""
-    cls = type(module)
-    args = []
-    for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in _SKIPPED:
-            continue
-        value = getattr(module, name)
-        if name == "bias" and (value is None or isinstance(value, Tensor)):
-            value = value is not None
-        value = _compact(value)
-        if param.default is param.empty:
-            args.append(repr(value))
-        elif value != param.default:
-            args.append(f"{name}={value!r}")
-    return f"nn.{cls.__name__}({', '.join(args)})"
+    @staticmethod
+    def join(parent: str, name: str) -> str:
+        return f"{parent}.{name}" if parent else name
 
-
-def _tree_source(level: nn.Module, indent: str) -> str:
-    """A container and its children as one nested expression."""
-    inner = indent + "    "
-    if isinstance(level, nn.Sequential):
-        items = [f"{inner}{_child_source(child, inner)}," for child in level.children()]
-        return "nn.Sequential(\n" + "\n".join(items) + f"\n{indent})"
-    items = [f'{inner}"{name}": {_child_source(child, inner)},' for name, child in level.named_children()]
-    return "nn.ModuleDict({\n" + "\n".join(items) + f"\n{indent}}})"
-
-
-def _child_source(child: nn.Module, indent: str) -> str:
-    return _tree_source(child, indent) if isinstance(child, (nn.Sequential, nn.ModuleDict)) else constructor(child)
-
-
-def _init_source(rules: dict, indent: str) -> list[str]:
-    """The spec's `init:` as torchvision-style code at the end of __init__."""
-    from ..init import kind_rules
-
-    lines = [f"{indent}for module in self.modules():"]
-    for k, (kind, raw) in enumerate(rules.items()):
-        tensors = kind_rules(raw)
-        if not tensors:
-            continue
-        lines.append(f"{indent}    {'if' if k == 0 else 'elif'} isinstance(module, {INIT_CLASSES[kind]}):")
-        for tensor, (scheme, args) in tensors.items():
-            call_args = "".join(f", {key}={value!r}" for key, value in args.items())
-            line = f"nn.init.{scheme}_(module.{tensor}{call_args})"
-            if tensor == "bias" or kind == "batchnorm":
-                lines.append(f"{indent}        if module.{tensor} is not None:")
-                lines.append(f"{indent}            {line}")
+    def access(self, path: str) -> str:
+        """`self.features[0]`: the expression for the module at `path` inside the model."""
+        expr, parent = "self", ""
+        for name in path.split("."):
+            if self.tree.numbered(parent):
+                expr += f"[{name}]"
+            elif attribute(name):
+                expr += f".{name}"
             else:
-                lines.append(f"{indent}        {line}")
-    return lines if len(lines) > 1 else []
+                expr = f"getattr({expr}, {literal(name)})" if not parent else f"{expr}[{literal(name)}]"
+            parent = self.join(parent, name)
+        return expr
+
+
+def _init_call(target: str, scheme: str, args: dict) -> str:
+    return f"nn.init.{scheme}_({target}" + "".join(f", {k}={v!r}" for k, v in args.items()) + ")"
+
+
+def _classes(graph: Graph, kind: str) -> str:
+    """The module classes of an op kind as source: its `Init.classes`, else the classes its lowering makes."""
+    if REGISTRY[kind].init.classes:
+        return REGISTRY[kind].init.classes
+    names = sorted({source_name(node_call(graph, n, set()).target)[0] for n in graph.nodes if n.op == kind})
+    return names[0] if len(names) == 1 else f"({', '.join(names)})"
+
+
+def init_plan(graph: Graph) -> tuple[list, list]:
+    """The spec's `init:` as code to write: (module classes, [(tensor, scheme, args)]) for each kind
+    rule (a torchvision-style loop over self.modules()), and (module path, tensor, scheme, args) for
+    each path rule."""
+    from ..init import selects, tensor_rules
+
+    loops, paths = [], []
+    for key, raw in graph.init.items():
+        op = REGISTRY.get(key)
+        rules = {t: r for t, r in tensor_rules(raw).items() if r[0] != "default"}
+        if op is not None:
+            rules = {t: r for t, r in rules.items() if op.init.defaults.get(t) != r}
+            if rules and any(n.op == key for n in graph.nodes):
+                loops.append((_classes(graph, key), [(t, scheme, args) for t, (scheme, args) in rules.items()]))
+            continue
+        for node in graph.nodes:
+            if node.spec.init and selects(key, None, node):
+                paths.extend((node.module, t, scheme, args) for t, (scheme, args) in rules.items()
+                             if t in node.spec.init.tensors)
+    return loops, paths
+
+
+def _init_source(writer: _Writer, indent: str) -> list[str]:
+    """The spec's `init:` as code: a torchvision-style loop per kind rule, then one line per path rule."""
+    loops, paths = init_plan(writer.graph)
+    lines = [f"{indent}for module in self.modules():"] if loops else []
+    for k, (classes, rules) in enumerate(loops):
+        lines.append(f"{indent}    {'if' if not k else 'elif'} isinstance(module, {classes}):")
+        for tensor, scheme, args in rules:
+            lines.append(f"{indent}        if module.{tensor} is not None:")
+            lines.append(f"{indent}            {_init_call(f'module.{tensor}', scheme, args)}")
+    for path, tensor, scheme, args in paths:
+        lines.append(f"{indent}{_init_call(f'{writer.access(path)}.{tensor}', scheme, args)}")
+    return lines
+
+
+def tensor_lines(graph: Graph, access, indent: str) -> list[str]:
+    """One line per learnable tensor (layer scales, class tokens): `level.name = nn.Parameter(...)`;
+    `access(path)` is the expression of the module at that path."""
+    lines = []
+    for node in graph.nodes:
+        if node.spec.tensor:
+            lower, (parent, _, leaf) = node.spec.lower, node.module.rpartition(".")
+            shape = lower.shape(node.attrs, [graph.shape_of(i) for i in node.inputs])
+            owner = access(parent) if parent else "self"
+            value = _init_call(f"torch.empty{tuple(shape)!r}", *lower.fill(node.attrs))
+            lines.append(f"{indent}{owner}.{leaf} = nn.Parameter({value})" if attribute(leaf) else
+                         f"{indent}{owner}.register_parameter({literal(leaf)}, nn.Parameter({value}))")
+    return lines
 
 
 def _params_lines(params: dict) -> list[str]:
@@ -98,53 +140,62 @@ def _params_lines(params: dict) -> list[str]:
 
 def _docstring_safe(text: str) -> str:
     """Text that a triple-quoted string literal reproduces exactly (file names and params are free text)."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"""')
+    text = text.replace("\\", "\\\\").replace('"""', '\\"""')
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def module_source(graph: Graph, model: nn.Module, init: dict | None = None, origin: str | None = None) -> str:
-    """The Python source of `model` (built from `graph`) as a class of its own."""
-    name = type(model).__name__
-    numbered = ModuleTree.of(graph).numbered("")
+def _file(graph: Graph, origin: str | None, text: str, needs: set[str]) -> str:
+    """The whole file: a header naming the spec and what the file needs, the imports, then `text`."""
+    plugins = sorted({i.split()[1] for i in needs if i.startswith("from ")})
     header = [f"{graph.name}: generated by archc {__version__}" + (f" from {origin}" if origin else "")
-              + "; needs only torch.", "", *_params_lines(graph.params),
+              + (f"; needs torch and {', '.join(plugins)}." if plugins else "; needs only torch."), "",
+              *_params_lines(graph.params),
               f"Input {fmt_shape(graph.input_shape)}, {graph.total_params:,} parameters. "
-              "Load weights with model.load_state_dict(...)."]
-    out = ['"""' + _docstring_safe("\n".join(header)), '"""', "", "import torch", "from torch import nn",
-           "", "", f"class {name}(nn.{'Sequential' if numbered else 'Module'}):", "    def __init__(self):"]
+              + "Load weights with model.load_state_dict(...)."]
+    imports = ["import torch"] if "torch." in text else []
+    imports.append("from torch import nn")
+    imports.extend(sorted(i for i in needs if i != "import torch"))
+    return "\n".join(['"""' + _docstring_safe("\n".join(header)), '"""', "", *imports, "", "", text])
+
+
+def module_source(graph: Graph, origin: str | None = None, flat: bool = False) -> str:
+    """The Python source of the graph's module: one class per block of the spec, or (`flat`) one class
+    whose forward runs every layer of every block instance in turn."""
+    if not flat:
+        from .structured import structured_source
+
+        return _file(graph, origin, *structured_source(graph))
+    writer = _Writer(graph)
+    name = class_name(graph.name)
+    numbered = writer.tree.numbered("")
+    body = [f"class {name}(nn.{'Sequential' if numbered else 'Module'}):", "    def __init__(self):"]
     pad = " " * 8
+    children = writer.tree.children[""]
     if numbered:
-        out.append(f"{pad}super().__init__(")
-        out.extend(f"{pad}    {_child_source(child, pad + '    ')}," for child in model.children())
-        out.append(f"{pad})")
+        body.append(f"{pad}super().__init__(")
+        body.extend(f"{pad}    {writer.child(child, pad + '    ')}," for child in children)
+        body.append(f"{pad})")
     else:
-        out.append(f"{pad}super().__init__()")
-        for child_name, child in model.named_children():
-            source = _child_source(child, pad)
-            if child_name.isidentifier():
-                out.append(f"{pad}self.{child_name} = {source}")
-            else:
-                out.append(f'{pad}self.add_module("{child_name}", {source})')
-    if init:
-        out.extend(_init_source(init, pad))
-    out.append("")
-    out.append(forward_source(graph, "readable", indent="    "))
-    text = "\n".join(out)
-    if "torch." not in text.split("import torch", 1)[1]:
-        text = text.replace("import torch\n", "", 1)
-    return text
+        body.append(f"{pad}super().__init__()")
+        for child in children:
+            source = writer.child(child, pad)
+            body.append(f"{pad}self.{child} = {source}" if attribute(child)
+                        else f"{pad}self.add_module({literal(child)}, {source})")
+    body.extend(tensor_lines(writer.graph, writer.access, pad))
+    body.extend(_init_source(writer, pad))
+    body.extend(f"{pad}self.get_submodule({prefix!r}).requires_grad_(False)  # freeze" for prefix in graph.frozen)
+    body.append("")
+    body.append(forward_source(graph, "readable", indent="    "))
+    return _file(graph, origin, "\n".join(body), writer.imports)
 
 
-def python_source(source, *, input_shape=None, **params) -> str:
-    """Standalone Python source for a spec (path, YAML text or dict)."""
-    from ..pipeline import analyze_doc, load, spec_name
-    from .build import build_from_graph
+def python_source(source, *, input_shape=None, plugins=(), flat: bool = False, **params) -> str:
+    """Standalone Python source for a spec (path, dict or archc.Source); `flat`: see module_source."""
+    from ..pipeline import compile_spec
 
-    doc = load(source)
-    graph = analyze_doc(doc, params, input_shape)
-    spec = plain(doc)
-    model = build_from_graph(graph, spec, device="meta")
-    origin = str(source) if spec_name(source) != "model" else None
-    return module_source(graph, model, spec.get("init"), origin)
+    compiled = compile_spec(source, params, input_shape, plugins=plugins)
+    origin = compiled.source.origin if compiled.source.kind == "file" else None
+    return module_source(compiled.graph, origin, flat)
 
 
-__all__ = ["python_source", "module_source", "constructor", "class_name"]
+__all__ = ["python_source", "module_source"]

@@ -11,6 +11,7 @@ process like any other module.
 from __future__ import annotations
 
 import hashlib
+import keyword
 import linecache
 
 import torch
@@ -19,15 +20,18 @@ from torch import nn
 from ..errors import error
 from ..ir import Graph
 from .forward import ModuleTree, forward_source, inplace_nodes
+from .lowering import instantiate, node_call
+from .prototypes import Prototypes
 
 _CLASSES: dict[tuple[str, str, str], type] = {}
 
 
 def class_name(graph_name: str) -> str:
     """'resnet18' -> 'Resnet18', 'googlenet_d2l' -> 'GooglenetD2l' (a valid class name)."""
-    words = "".join(c if c.isalnum() else " " for c in graph_name).split()
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in graph_name).split()
     name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
-    return name if name[0].isalpha() else f"Model{name}"
+    name = name if name[0].isalpha() else f"Model{name}"
+    return f"{name}Model" if keyword.iskeyword(name) else name  # 'none' -> 'None' is taken
 
 
 def model_class(name: str, base: str, source: str) -> type:
@@ -67,8 +71,10 @@ def _attach(parent: nn.Module, name: str, child: nn.Module, node) -> None:
                     node.span, node.path, "rename the layer (e.g. add a suffix)") from None
 
 
-def assemble(graph: Graph, make_leaf, inplace: set[str]) -> nn.Module:
-    """Build the model: `make_leaf(node)` gives each node's module; levels and the class come from the IR."""
+def assemble(graph: Graph, make_leaf, inplace: set[str], device: str | None = None) -> nn.Module:
+    """Build the model: `make_leaf(node)` gives each node's module; levels and the class come from the IR.
+
+    `device`: where learnable tensors (not modules) are made ("meta": left empty)."""
     tree = ModuleTree.of(graph)
     cls = model_class(class_name(graph.name), "Sequential" if tree.numbered("") else "Module",
                       forward_source(graph, "fast", inplace=inplace))
@@ -84,32 +90,63 @@ def assemble(graph: Graph, make_leaf, inplace: set[str]) -> nn.Module:
                 level = nn.Sequential() if tree.numbered(path) else nn.ModuleDict()
                 _attach(levels[".".join(parts[:depth - 1])], parts[depth - 1], level, node)
                 levels[path] = level
-        _attach(levels[".".join(parts[:-1])], parts[-1], make_leaf(node), node)
+        owner = levels[".".join(parts[:-1])]
+        if node.spec.tensor:
+            owner.register_parameter(parts[-1], learnable_tensor(graph, node, device))
+        else:
+            _attach(owner, parts[-1], make_leaf(node), node)
     return model
 
 
-def leaf_module(graph: Graph, node, inplace: set[str], **factory) -> nn.Module:
-    """The torch module of one node (ReLUs the forward may run in place are marked so).
+def learnable_tensor(graph: Graph, node, device: str | None = None) -> nn.Parameter:
+    """The nn.Parameter of a tensor-lowered node, filled as its op says (left empty on the meta device)."""
+    lower = node.spec.lower
+    tensor = torch.empty(lower.shape(node.attrs, [graph.shape_of(i) for i in node.inputs]), device=device)
+    if not tensor.is_meta:
+        scheme, args = lower.fill(node.attrs)
+        with torch.no_grad():
+            getattr(nn.init, f"{scheme}_")(tensor, **args)
+    return nn.Parameter(tensor)
 
-    `factory`: `device=` for the ops that take it (see archc.ops.base.Op).
+
+def leaf_module(graph: Graph, node, inplace: set[str], prototypes: Prototypes | None = None,
+                **factory) -> nn.Module:
+    """The torch module of one node (those the forward runs in place get `inplace=True`).
+
+    `prototypes`: make a built-in op's module as a copy of an equal layer's prototype (prototypes.py).
+    `factory`: `device=` for the lowerings that take it (`Module(factory=True)`).
     """
-    module = node.spec.module(node.attrs, [graph.shape_of(i) for i in node.inputs], **factory)
-    if node.id in inplace and hasattr(module, "inplace"):
-        module.inplace = True
-    return module
+    if not node.spec.plugin:
+        call = node_call(graph, node, inplace)
+        if prototypes is not None:
+            return prototypes.module(call, lambda: instantiate(call, **factory), factory)
+        return instantiate(call, **factory)
+    try:
+        return instantiate(node_call(graph, node, inplace), **factory)
+    except Exception as exc:
+        raise error(f"plugin bug: op '{node.op}' from {node.spec.plugin} could not make its module: "
+                    f"{type(exc).__name__}: {exc}", node.span, node.path,
+                    "fix the plugin's lowering; archc --debug shows the traceback") from exc
 
 
-def build_module(graph: Graph, init_rules: dict | None = None, device: str | None = None) -> nn.Module:
-    """The nn.Module of a graph, initialised by `init_rules` (see archc.init) or torch's defaults.
+def build_module(graph: Graph, device: str | None = None) -> nn.Module:
+    """The nn.Module of a graph, initialised by its nodes' `init` rules (see archc.init) or torch's defaults.
 
     `device="meta"` builds the structure without allocating or initialising anything.
     """
-    from ..init import Initializer
+    from ..init import create, resolve
 
+    resolve(graph)
     inplace = inplace_nodes(graph)
-    if device == "meta":
+    prototypes = Prototypes(meta=device == "meta")
+    if device == "meta":  # no torch.device("meta") mode around it all: it slows every module made inside
+        return assemble(graph, lambda node: _on_meta(graph, node, inplace, prototypes), inplace, "meta")
+    return assemble(graph, lambda node: create(
+        node, lambda **factory: leaf_module(graph, node, inplace, prototypes, **factory)), inplace)
+
+
+def _on_meta(graph: Graph, node, inplace: set[str], prototypes: Prototypes) -> nn.Module:
+    if node.spec.plugin:
         with torch.device("meta"):
-            return assemble(graph, lambda node: leaf_module(graph, node, inplace), inplace)
-    initializer = Initializer(init_rules or {})
-    return assemble(graph, lambda node: initializer.create(
-        node.op, node.params, lambda **factory: leaf_module(graph, node, inplace, **factory)), inplace)
+            return leaf_module(graph, node, inplace)
+    return leaf_module(graph, node, inplace, prototypes)

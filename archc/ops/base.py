@@ -1,4 +1,4 @@
-"""What an op is: its attributes, its shape rule, and how it becomes a torch module.
+"""Attributes, shapes and shape errors: the vocabulary of op definitions (see api.py for the Op itself).
 
 Shapes exclude the batch dimension, which is always symbolic: (C, H, W) for
 images, (F,) for features.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 REQUIRED = object()
@@ -60,29 +60,6 @@ class Inferred:
     macs: int = 0
 
 
-@dataclass(frozen=True)
-class Op:
-    """One op: everything archc knows about it lives here.
-
-    `infer(attrs, inputs)` returns the output shape, parameter count and MACs;
-    `module(attrs, inputs)` builds the torch module (torch is imported only there); conv and linear
-    also take `device=` (archc.init makes large ones on the meta device);
-    ops without a module (merges) give `function`, the torch function they call.
-    """
-
-    name: str
-    doc: str
-    infer: Callable[[dict, list[Shape]], Inferred]
-    attrs: dict[str, Attr] = field(default_factory=dict)
-    module: Callable[[dict, list[Shape]], Any] | None = None
-    function: Callable[[dict], tuple[Callable, str]] | None = None
-    label: Callable[[dict], str] | None = None
-    variadic: bool = False
-
-    def describe(self, attrs: dict) -> str:
-        return self.label(attrs) if self.label else self.name
-
-
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -116,6 +93,12 @@ def _pair_of(low: int):
 
 
 _pair, _nonneg_pair = _pair_of(1), _pair_of(0)
+
+
+def _ints(value, choices):
+    if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+        return tuple(value)
+    raise AttrError(f"expected a list of integers, found {_show(value)}")
 
 
 def _padding(value, choices):
@@ -157,6 +140,7 @@ def _choice(value, choices):
 _COERCE = {
     "int": _int, "pos_int": _pos_int, "nonneg_int": _nonneg_int, "pair": _pair, "nonneg_pair": _nonneg_pair,
     "padding": _padding, "float": _float, "pos_float": _pos_float, "prob": _prob, "bool": _bool, "choice": _choice,
+    "ints": _ints,
 }
 
 

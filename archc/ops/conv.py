@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Attr, Inferred, Op, ShapeError, expect_rank
+from .api import Draw, Example, Init, Module, Op, nn, saves
+from .base import Attr, Inferred, ShapeError, expect_rank
 from .spatial import window_out2d
 
 
@@ -33,13 +34,9 @@ def infer(attrs, inputs):
     return Inferred((out, oh, ow), params, weights * oh * ow)
 
 
-def module(attrs, inputs, device=None):
-    import torch.nn as nn
-
-    return nn.Conv2d(
-        inputs[0][0], attrs["out"], attrs["kernel"], stride=attrs["stride"], padding=_padding(attrs),
-        dilation=attrs["dilation"], groups=attrs["groups"], bias=attrs["bias"], device=device,
-    )
+def call(attrs, inputs):
+    return nn("Conv2d", inputs[0][0], attrs["out"], attrs["kernel"], stride=attrs["stride"], padding=_padding(attrs),
+              dilation=attrs["dilation"], groups=attrs["groups"], bias=attrs["bias"])
 
 
 def label(attrs) -> str:
@@ -69,7 +66,12 @@ CONV = Op(
         "groups": Attr("pos_int", 1),
         "bias": Attr("bool", True),
     },
-    module=module,
+    lower=Module(call, factory=True),
     label=label,
+    inplace_safe=True,
+    init=Init(classes="nn.Conv2d", default_bias=True),
+    draw=Draw("#cfe2f3"),
+    example=Example({"out": 6, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}, [(4, 8, 8)]),
+    memory=saves("input"),
 )
 OPS = [CONV]

@@ -1,21 +1,23 @@
-"""Fully connected layer."""
+"""Fully connected layer, on [F] or on the last dim of tokens [L, D] and channels-last [H, W, C]."""
 
 from __future__ import annotations
 
-from .base import Attr, Inferred, Op, expect_rank
+from .api import Draw, Example, Init, Module, Op, nn, saves
+from .base import Attr, Inferred, expect_rank, numel
+from .layout import last_dim_layout, names_of, with_names
 
 
 def infer(attrs, inputs):
     (shape,) = inputs
-    expect_rank("linear", shape, 1, "add 'flatten' before the first linear layer (after the last conv/pool layer)")
-    weights = shape[0] * attrs["out"]
-    return Inferred((attrs["out"],), weights + (attrs["out"] if attrs["bias"] else 0), weights)
+    if not last_dim_layout(shape):
+        expect_rank("linear", shape, 1, "add 'flatten' before the first linear layer (after the last conv/pool layer)")
+    weights = shape[-1] * attrs["out"]
+    out = with_names((*shape[:-1], attrs["out"]), names_of(shape))
+    return Inferred(out, weights + (attrs["out"] if attrs["bias"] else 0), weights * numel(shape[:-1]))
 
 
-def module(attrs, inputs, device=None):
-    import torch.nn as nn
-
-    return nn.Linear(inputs[0][0], attrs["out"], bias=attrs["bias"], device=device)
+def call(attrs, inputs):
+    return nn("Linear", inputs[0][-1], attrs["out"], bias=attrs["bias"])
 
 
 LINEAR = Op(
@@ -23,7 +25,12 @@ LINEAR = Op(
     "fully connected layer (torch.nn.Linear); in_features is inferred",
     infer,
     {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True)},
-    module=module,
+    lower=Module(call, factory=True),
     label=lambda attrs: f"linear {attrs['out']}",
+    inplace_safe=True,
+    init=Init(classes="nn.Linear", default_bias=True),
+    draw=Draw("#f9cb9c"),
+    example=Example({"out": 3}, [(5,)]),
+    memory=saves("input"),
 )
 OPS = [LINEAR]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Attr, Inferred, Op, ShapeError, expect_rank
+from .api import Draw, Example, Memory, Module, Op, Saved, nn, saves
+from .base import Attr, Inferred, ShapeError, expect_rank, numel
 from .spatial import window_out2d
 
 _HINT_RANK = "pooling needs an image tensor [N, C, H, W]"
@@ -44,18 +45,32 @@ def _window_attrs(**extra):
     }
 
 
-def _maxpool_module(attrs, inputs):
-    import torch.nn as nn
-
-    return nn.MaxPool2d(attrs["kernel"], _stride(attrs), attrs["padding"], attrs["dilation"],
-                        ceil_mode=attrs["ceil_mode"])
+POOL_FILL = Draw("#d9ead3")
 
 
-def _avgpool_module(attrs, inputs):
-    import torch.nn as nn
+def _max_saved(attrs, inputs, output):
+    """Max pooling saves its input and the int64 index of every output's maximum."""
+    return Saved("input"), *_indices(attrs, inputs, output)
 
-    return nn.AvgPool2d(attrs["kernel"], _stride(attrs), attrs["padding"], ceil_mode=attrs["ceil_mode"],
-                        count_include_pad=attrs["count_include_pad"])
+
+def _indices(attrs, inputs, output):
+    """Torch's max pooling makes int64 indices even in eval mode (max_pool2d_with_indices)."""
+    return (Saved("indices", numel(output), "int64"),)
+
+
+def _adaptive_avg_saved(attrs, inputs, output):
+    """Pooling to 1x1 is a mean over H and W in torch, whose backward needs only the input's size."""
+    return () if attrs["out"] == (1, 1) else (Saved("input"),)
+
+
+def _maxpool_call(attrs, inputs):
+    return nn("MaxPool2d", attrs["kernel"], _stride(attrs), attrs["padding"], attrs["dilation"],
+              ceil_mode=attrs["ceil_mode"])
+
+
+def _avgpool_call(attrs, inputs):
+    return nn("AvgPool2d", attrs["kernel"], _stride(attrs), attrs["padding"], ceil_mode=attrs["ceil_mode"],
+              count_include_pad=attrs["count_include_pad"])
 
 
 MAXPOOL = Op(
@@ -63,16 +78,24 @@ MAXPOOL = Op(
     "2-d max pooling (torch.nn.MaxPool2d)",
     lambda attrs, inputs: _window("maxpool", attrs, inputs, attrs["dilation"]),
     _window_attrs(dilation=Attr("pair", 1)),
-    module=_maxpool_module,
+    lower=Module(_maxpool_call),
     label=_label("maxpool"),
+    inplace_safe=True,
+    draw=POOL_FILL,
+    example=Example({"kernel": 3, "stride": 2, "ceil_mode": True}, [(3, 8, 8)]),
+    memory=Memory(_max_saved, scratch=_indices),
 )
 AVGPOOL = Op(
     "avgpool",
     "2-d average pooling (torch.nn.AvgPool2d)",
     lambda attrs, inputs: _window("avgpool", attrs, inputs),
     _window_attrs(count_include_pad=Attr("bool", True)),
-    module=_avgpool_module,
+    lower=Module(_avgpool_call),
     label=_label("avgpool"),
+    inplace_safe=True,
+    draw=POOL_FILL,
+    example=Example({"kernel": 3, "stride": 2, "padding": 1}, [(3, 8, 8)]),
+    memory=saves("input"),
 )
 
 
@@ -82,11 +105,7 @@ def _adaptive(name: str):
         expect_rank(name, shape, 3, _HINT_RANK)
         return Inferred((shape[0], *attrs["out"]))
 
-    def module(attrs, inputs):
-        import torch.nn as nn
-
-        cls = nn.AdaptiveAvgPool2d if name == "adaptive_avgpool" else nn.AdaptiveMaxPool2d
-        return cls(attrs["out"])
+    cls = "AdaptiveAvgPool2d" if name == "adaptive_avgpool" else "AdaptiveMaxPool2d"
 
     kind = "average" if name == "adaptive_avgpool" else "max"
     return Op(
@@ -94,8 +113,11 @@ def _adaptive(name: str):
         f"adaptive {kind} pooling to a fixed output size (torch.nn.Adaptive{kind.title()[:3]}Pool2d)",
         infer,
         {"out": Attr("pair", doc="output size, s or [h, w]")},
-        module=module,
+        lower=Module(lambda attrs, inputs: nn(cls, attrs["out"])),
         label=lambda attrs: f"{name.replace('_', ' ')} {attrs['out'][0]}x{attrs['out'][1]}",
+        draw=POOL_FILL,
+        example=Example({"out": [2, 3]}, [(3, 8, 8)]),
+        memory=Memory(_adaptive_avg_saved) if kind == "average" else Memory(_max_saved, scratch=_indices),
     )
 
 

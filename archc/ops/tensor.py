@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Attr, Inferred, Op, ShapeError, numel
+from .api import VIEW, Example, Memory, Op, Saved, simple_module
+from .base import Attr, Inferred, ShapeError, numel
 
 
 def _flatten_infer(attrs, inputs):
@@ -14,22 +15,24 @@ def _flatten_infer(attrs, inputs):
     return Inferred((*shape[: start - 1], numel(shape[start - 1:])))
 
 
-def _module(cls, kwargs=lambda a: {}):
-    def build(attrs, inputs):
-        import torch.nn as nn
+def _dropout_saved(attrs, inputs, output):
+    """The mask, scaled (input * mask); p = 1 multiplies by a zero scalar instead."""
+    if attrs["p"] == 1:
+        return (Saved("zero", 1, batched=False),)
+    return (Saved("mask", numel(output), "mask"),) if attrs["p"] else ()
 
-        return getattr(nn, cls)(**kwargs(attrs))
 
-    return build
-
+DROPOUT_MEMORY = Memory(_dropout_saved, view=lambda attrs, training: not training or attrs["p"] == 0)
 
 OPS = [
     Op("flatten", "flatten to [N, features] (torch.nn.Flatten)", _flatten_infer,
        {"start": Attr("pos_int", 1, "first dimension to flatten (the batch is 0)")},
-       module=_module("Flatten", lambda a: {"start_dim": a["start"]}), label=lambda a: "flatten"),
+       lower=simple_module("Flatten", lambda a: {"start_dim": a["start"]}), example=Example({"start": 2}, [(3, 4, 4)]),
+       memory=VIEW),
     Op("identity", "passes its input through (torch.nn.Identity)", lambda a, i: Inferred(i[0]),
-       module=_module("Identity"), label=lambda a: "identity"),
+       lower=simple_module("Identity"), example=Example({}, [(3, 8, 8)]), memory=VIEW),
     Op("dropout", "dropout (torch.nn.Dropout); identity in eval mode", lambda a, i: Inferred(i[0]),
        {"p": Attr("prob", 0.5, "drop probability")},
-       module=_module("Dropout", lambda a: {"p": a["p"]}), label=lambda a: f"dropout {a['p']:g}"),
+       lower=simple_module("Dropout", lambda a: {"p": a["p"]}), label=lambda a: f"dropout {a['p']:g}",
+       example=Example({"p": 0.25}, [(8,)]), memory=DROPOUT_MEMORY),
 ]

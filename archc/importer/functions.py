@@ -1,0 +1,29 @@
+"""The few torch functions a traced forward calls in place of modules, as archc ops.
+
+Each entry gives the op, the layer name archc's bundled specs use for it (a function has no module
+path of its own), and how to read its attributes from the call's arguments.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.nn.functional as F
+
+
+def _arg(args, kwargs, index, name, default):
+    return args[index] if len(args) > index else kwargs.get(name, default)
+
+
+FUNCTIONS = {
+    operator.add: ("add", None, None),
+    operator.iadd: ("add", None, None),
+    torch.add: ("add", None, None),
+    torch.cat: ("concat", None, None),
+    torch.flatten: ("flatten", "flatten", lambda a, k: {"start": _arg(a, k, 1, "start_dim", 0)}),
+    torch.relu: ("relu", "relu", lambda a, k: {}),
+    F.relu: ("relu", "relu", lambda a, k: {}),
+    F.adaptive_avg_pool2d: ("adaptive_avgpool", "avgpool", lambda a, k: {"out": _arg(a, k, 1, "output_size", None)}),
+}
+"""function -> (op, layer name, attributes from (args, kwargs)); merges have no name or attributes."""

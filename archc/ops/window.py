@@ -1,0 +1,127 @@
+"""Swin's shifted-window attention (v1, v2) and patch merging, on channels-last maps [H, W, C]."""
+
+from __future__ import annotations
+
+from .api import Call, Draw, Example, Memory, Module, Op, Saved
+from .attention import attention_macs
+from .base import Attr, Inferred, ShapeError, numel
+from .layout import CHANNELS_LAST, Layout, describe, names_of
+
+CPB_HIDDEN = 512  # v2's continuous position-bias MLP: 2 -> 512 -> heads
+
+
+def _map(op: str, shape) -> tuple[int, int, int]:
+    if names_of(shape) != CHANNELS_LAST:
+        raise ShapeError(f"{op} expects a channels-last map [N, H, W, C], got {describe(shape)}",
+                         "permute: {dims: [0, 2, 3, 1]} turns [C, H, W] into [H, W, C]")
+    return shape
+
+
+def _padded(size: int, window: int, pad: bool, axis: str) -> int:
+    if window > size and not pad:
+        raise ShapeError(f"window {window} is larger than the map's {axis} {size}",
+                         "use a smaller window or a larger input, or pad: true to pad the map as torchvision does")
+    if size % window and not pad:
+        raise ShapeError(f"window {window} does not tile the map's {axis} {size}",
+                         f"use an input whose {axis} here is a multiple of {window}, or pad: true to pad the map "
+                         "at the bottom and right as torchvision does")
+    return -(-size // window) * window
+
+
+def _window_infer(attrs, inputs):
+    h, w, c = _map("window_attention", inputs[0])
+    heads, (wh, ww) = attrs["heads"], attrs["window"]
+    if attrs["version"] not in (1, 2):
+        raise ShapeError(f"window_attention version {attrs['version']} is not 1 or 2", "Swin is version 1, Swin v2 is 2")
+    if c % heads:
+        raise ShapeError(f"window_attention heads={heads} do not divide the channels C={c}",
+                         f"choose heads that divide {c}")
+    ph, pw = _padded(h, wh, attrs["pad"], "height"), _padded(w, ww, attrs["pad"], "width")
+    rows = (2 * wh - 1) * (2 * ww - 1)
+    params = 4 * c * c + 4 * c
+    positions, n = ph * pw, wh * ww
+    macs = 4 * c * c * positions + attention_macs(n, c) * (positions // n)
+    if attrs["version"] == 1:
+        params += rows * heads
+    else:                                   # logit scale, and the bias MLP run once on the offset table
+        params += heads + 2 * CPB_HIDDEN + CPB_HIDDEN + CPB_HIDDEN * heads
+        macs += rows * (2 * CPB_HIDDEN + CPB_HIDDEN * heads)
+    return Inferred(inputs[0], params, macs)
+
+
+def _window_call(attrs, inputs):
+    return Call("archc.nn.swin.ShiftedWindowAttention", (inputs[0][-1], attrs["window"], attrs["shift"], attrs["heads"]),
+                {"version": attrs["version"], "attention_dropout": attrs["attention_dropout"],
+                 "dropout": attrs["dropout"]})
+
+
+def _merge_infer(attrs, inputs):
+    h, w, c = _map("merge_patches", inputs[0])
+    return Inferred(Layout((-(-h // 2), -(-w // 2), 4 * c), CHANNELS_LAST))
+
+
+
+def _window_saved(attrs, inputs, output):
+    """What training saves (dropouts 0, measured on CPU): per sample, the partitioned input of qkv, q, k
+    and v, the softmax and proj's input; v2 also F.normalize's inputs (the qkv storage), norms and
+    divisors, and once per batch the logit scale, the bias MLP's hidden layer and its sigmoid."""
+    h, w, c = inputs[0]
+    (wh, ww), heads = attrs["window"], attrs["heads"]
+    positions = _padded(h, wh, attrs["pad"], "height") * _padded(w, ww, attrs["pad"], "width")
+    maps, softmax = c * positions, positions * heads * wh * ww
+    if attrs["version"] == 1:
+        return Saved("partitioned", maps), Saved("qkv", 4 * maps), Saved("softmax", softmax)
+    rows = (2 * wh - 1) * (2 * ww - 1)
+    return (Saved("partitioned", maps), Saved("qkv", 3 * maps), Saved("normalized", 4 * maps),
+            Saved("norms", 4 * positions * heads), Saved("logits", 2 * softmax),
+            Saved("bias_mlp", heads + rows * CPB_HIDDEN + heads * (wh * ww) ** 2, batched=False))
+
+
+
+def _window_scratch(attrs, inputs, output):
+    """The eval peak (measured on CPU, v1): at QK^T the partitioned input, qkv, scaled q, q's and k^T's
+    copies and the scores; at the bias add the scores twice and the bias (once per batch). v2: fitted to
+    measured cases: the larger of its QK^T point and its bias-MLP point (held once per batch)."""
+    h, w, c = inputs[0]
+    (wh, ww), heads, n = attrs["window"], attrs["heads"], attrs["window"][0] * attrs["window"][1]
+    positions = _padded(h, wh, attrs["pad"], "height") * _padded(w, ww, attrs["pad"], "width")
+    maps, softmax = c * positions, positions * heads * n
+    if attrs["version"] == 2:
+        rows = (2 * wh - 1) * (2 * ww - 1)
+        padding, mlp = maps - c * h * w, 2 * rows * CPB_HIDDEN + 3 * c  # a padded map holds its padding twice
+        if 4 * maps > mlp + padding:  # QK^T's point outweighs the bias MLP's, held once per batch
+            return Saved("attention", 7 * maps + softmax), Saved("qkv_bias", 3 * c, batched=False)
+        return Saved("attention", 3 * maps + softmax + padding), Saved("bias_mlp", mlp, batched=False)
+    if 6 * maps + softmax >= 3 * maps + 2 * softmax:
+        return (Saved("attention", 6 * maps + softmax),)
+    return Saved("attention", 3 * maps + 2 * softmax), Saved("bias", heads * n * n, batched=False)
+
+
+WINDOW_ATTENTION = Op(
+    "window_attention",
+    "multi-head self-attention inside (shifted) windows of a channels-last map (Swin v1, v2)",
+    _window_infer,
+    {"heads": Attr("pos_int", doc="number of heads; must divide the channels"),
+     "window": Attr("pair", doc="window size, w or [wh, ww]"),
+     "shift": Attr("nonneg_pair", 0, "cyclic shift before partitioning (Swin: window // 2 in every other block)"),
+     "version": Attr("pos_int", 1, "1: scaled dot product and bias table; 2: cosine, logit scale, bias MLP"),
+     "pad": Attr("bool", False, "pad a map the window does not tile (torchvision's behaviour) instead of refusing it"),
+     "attention_dropout": Attr("prob", 0.0), "dropout": Attr("prob", 0.0)},
+    lower=Module(_window_call),
+    label=lambda attrs: f"window attention {attrs['window'][0]}, {attrs['heads']} heads"
+                        + (f", shift {attrs['shift'][0]}" if any(attrs["shift"]) else ""),
+    draw=Draw("#d0e0e3"),
+    example=Example({"heads": 2, "window": 2, "shift": 1}, [Layout((4, 4, 12), CHANNELS_LAST)]),
+    memory=Memory(_window_saved, scratch=_window_scratch),
+)
+MERGE_PATCHES = Op(
+    "merge_patches",
+    "each 2x2 neighbourhood of a channels-last map side by side: [H, W, C] -> [H/2, W/2, 4C] (odd sizes padded)",
+    _merge_infer,
+    lower=Module(lambda attrs, inputs: Call("archc.nn.swin.MergePatches")),
+    label=lambda attrs: "merge 2x2 patches",
+    example=Example({}, [Layout((4, 4, 3), CHANNELS_LAST)]),
+    memory=Memory(lambda attrs, inputs, output: (),  # slicing and torch.cat save nothing
+                  scratch=lambda attrs, inputs, output: (Saved("padded", numel(output)),)),  # F.pad's copy
+)
+OPS = [WINDOW_ATTENTION, MERGE_PATCHES]
