@@ -122,3 +122,11 @@ def test_pre_commit_hook_names_a_real_command():
     assert files.search("specs/resnet18.yaml") and files.search("models/specs/a.yml")
     assert not files.search(".github/workflows/ci.yml") and not files.search("specs.yaml")
     assert "archc-validate" in (ROOT / "README.md").read_text()
+
+
+def test_every_command_is_in_the_lazy_table():
+    from archc.cli import COMMANDS
+
+    assert set(main.commands) == set(COMMANDS)
+    for name, module in COMMANDS.items():
+        assert main.commands[name].callback.__module__ == f"archc.cli.{module}", name

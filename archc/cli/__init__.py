@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -14,7 +15,26 @@ class UsageProblem(click.UsageError):
     """A usage error found after parsing (bad --set, bad --input): exit 2."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Each command and the module that defines it: a command's module (and what it imports) loads only when
+# that command runs, so `archc shapes` never pays for export, memory or diff.
+COMMANDS = {"validate": "static", "shapes": "static", "schema": "static", "list": "zoo", "zoo": "zoo",
+            "diff": "diff", "build": "build", "graph": "graph", "export": "export", "bench": "export",
+            "memory": "memory", "import": "imports"}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use (see COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            importlib.import_module(f"{__name__}.{COMMANDS[name]}")
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for archc's own errors.")
 @click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|NAME",
               help="Load user ops from a plugin file or an installed 'archc.ops' entry point. Repeatable.")
@@ -33,19 +53,13 @@ def main(ctx: click.Context, debug: bool, plugins: tuple[str, ...]) -> None:
 
 
 def _register() -> None:
-    from . import diff, static, zoo  # noqa: F401  (commands register themselves on `main`)
-
-    for name in ("build", "graph", "export", "memory", "imports"):
-        try:
-            __import__(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+    """Import every command's module, so that `main.commands` holds them all."""
+    for module in sorted(set(COMMANDS.values())):
+        importlib.import_module(f"{__name__}.{module}")
 
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point: maps spec errors to exit 1, usage errors to 2, and archc bugs to 3."""
-    _register()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
