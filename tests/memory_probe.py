@@ -34,11 +34,12 @@ def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
         if storage.data_ptr() not in exclude:
             kept[storage.data_ptr()] = storage.nbytes()
             keep.append(t)
-        return t
+        return t.detach()  # not `t`: an output saved by its own grad_fn would make a cycle gc cannot break
 
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         model(x)
+    keep.clear()  # the graph holds `pack` (and so `keep`): another cycle through C++, broken here
     return sum(kept.values())
 
 
