@@ -96,10 +96,12 @@ def fsdp(model, x, **options) -> dict:
 
 
 def main(spec: str, out: str) -> None:
+    def build():
+        return archc.build(spec, seed=0)
+
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     singles = [dist.new_group([r]) for r in range(world)]      # every rank makes every group
-    build = lambda: archc.build(spec, seed=0)                  # noqa: E731
     x = torch.randn(4, *build().archc_spec["input_shape"])
     mesh = torch.distributed.device_mesh.DeviceMesh.from_group(singles[rank], "cpu")
     found = {"world_size": world, "none": step(build(), x), "ddp": ddp(build(), x), "fsdp": fsdp(build(), x),

@@ -7,9 +7,9 @@ import json
 import click
 
 from ..footprint import DEVICES, ITEMSIZE, MODES, STATE_COPIES, Settings, memory_of
-from ..sharding import SHARDS
 from ..footprint_text import fmt_bytes, parse_size, table
 from ..pipeline import analyze
+from ..sharding import SHARDS
 from . import UsageProblem, main
 from .options import spec_options
 
