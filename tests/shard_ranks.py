@@ -5,7 +5,8 @@ MASTER_ADDR, MASTER_PORT) set, builds SPEC on every rank (seed 0) three ways: a 
 over a one-rank group. For each it runs one forward, backward and AdamW step at batch 4 and writes
 OUT/rank<R>.json with the bytes of the distinct storages held by the parameters (their local shards),
 their .grad and the optimizer's state (0-d `step` counters left out), and:
-- ddp: the storages of the flat gradient buckets DDP's reducer passes to its communication hook;
+- ddp: the storages of the flat gradient buckets DDP's reducer passes to its communication hook in
+  the second backward (after the first, DDP rebuilds its buckets in the order the gradients came);
 - fsdp: the peak, over every ATen op of the forward and backward, of FSDP's all-gathered storages:
   unsharded parameters and all-gather outputs (held by a group, or kept by the shared context until
   the next unit's copy-out). These are private FSDP2 attributes of the installed torch.
@@ -60,6 +61,9 @@ def ddp(model, x) -> dict:
 
     wrapped = torch.nn.parallel.DistributedDataParallel(model)
     wrapped.register_comm_hook(None, hook)
+    wrapped(x).sum().backward()            # the first backward: one bucket; the next forward rebuilds them
+    wrapped.zero_grad(set_to_none=True)
+    buckets.clear()
     held = step(wrapped, x)
     grads = {p.grad.untyped_storage().data_ptr() for p in wrapped.parameters()}
     return {**held, "buckets": sum(buckets.values()), "bucket_count": len(buckets),

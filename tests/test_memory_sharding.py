@@ -3,7 +3,8 @@
 Two gloo processes on the CPU (tests/shard_ranks.py) train a small spec one AdamW step as plain
 replicas, under DDP and under FSDP2 per archc.fsdp_units (and FSDP2 over a one-rank group); the
 storages they hold must equal archc's per-rank figures exactly. The spec's widths are odd (5, 7, 3),
-so FSDP's dim-0 padding shows, and it has a level-held tensor (a layer scale) for the root to shard.
+so FSDP's dim-0 padding shows, it has a level-held tensor (a layer scale) for the root to shard, and
+its 1.2 MiB linear layer makes DDP split the gradients into two buckets (the first is capped at 1 MiB).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ layers:
   - basic: {name: block3, width: 3}
   - adaptive_avgpool: {out: 1}
   - flatten
+  - linear: {name: wide, out: 511}
+  - linear: {name: wider, out: 601}
   - linear: {name: head, out: 3}
 """
 WORLD = 2
@@ -103,6 +106,7 @@ def test_ddp_holds_a_replica_and_one_flat_bucket_copy_of_the_gradients(ranks):
         ddp = found["ddp"]
         assert {k: ddp[k] for k in ("params", "grads", "optimizer")} == state(p)
         assert ddp["buckets"] == p["ddp_bucket_bytes"] == p["grads_bytes"] and ddp["buckets_apart_from_grads"]
+        assert ddp["bucket_count"] == 2
 
 
 def test_no_sharding_is_a_full_replica_per_rank(ranks):
