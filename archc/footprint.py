@@ -131,7 +131,7 @@ class MemoryReport:
         acts = activations.at(batch) if train else 0
         grads = state if train else 0
         optimizer = state * STATE_COPIES[self.settings.optimizer] if train else 0
-        extra = (self.recompute.at(batch) if train else 0) + self.buckets + self.gathered if whole else 0
+        extra = ((self.recompute.at(batch) if train else 0) + self.buckets + self.gathered) if whole else 0
         total = (state + grads + optimizer + acts if train else state + peak) + extra
         return dict(zip(FIELDS, (acts, state, grads, optimizer, total, peak)))
 

@@ -58,8 +58,9 @@ def rank_state(graph: Graph, order: list[Node], world_size: int, shard: str) -> 
         return RankState(full, buckets=sum(full.values()))
     if shard == "none":
         return RankState(full)
-    shapes = param_shapes(graph) if world_size > 1 else {k: [(v,)] for k, v in full.items()}
-    piece = {k: sum(_rows(s[0], world_size) * _rest(s) for s in v) for k, v in shapes.items()}
+    piece = full if world_size == 1 else {
+        node_id: sum(_rows(shape[0], world_size) * _rest(shape) for shape in shapes)
+        for node_id, shapes in param_shapes(graph).items()}
     return RankState(piece, gathered=_gathered(graph, order, {k: v * world_size for k, v in piece.items()},
                                                world_size))
 

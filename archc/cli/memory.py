@@ -45,7 +45,7 @@ def memory(file, spec_kwargs, batch, dtype, optimizer, mode, device, checkpoint,
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--budget") from None
     graph = analyze(file, **spec_kwargs)
-    settings = Settings(batch, dtype, optimizer, mode, device, tuple(checkpoint), world_size, shard.lower())
+    settings = Settings(batch, dtype, optimizer, mode, device, tuple(checkpoint), world_size, shard)
     try:
         report = memory_of(graph, settings)
     except ValueError as exc:
