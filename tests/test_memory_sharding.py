@@ -181,9 +181,9 @@ def test_max_batch_leaves_room_for_buckets_and_gathered_units():
     assert fsdp.totals(fits)["total_train_bytes"] <= budget < fsdp.totals(fits + 1)["total_train_bytes"]
 
 
-def test_only_fsdp_over_several_ranks_imports_torch():
-    """DDP and one-rank FSDP are counted from the IR; N-way FSDP reads dim 0 from a meta-device build."""
-    for shard, world, torch_needed in (("ddp", "8", False), ("fsdp", "1", False), ("fsdp", "2", True)):
-        imported = imported_modules("-c", "from archc.cli import entry; entry()", "memory",
-                                    str(SPECS / "resnet18.yaml"), "--shard", shard, "--world-size", world)
-        assert ("torch" in imported) == torch_needed, shard
+def test_ddp_and_one_rank_fsdp_are_counted_without_torch():
+    """From the IR alone; only N-way FSDP reads dim 0 from a meta-device build (docs/memory.md)."""
+    spec = str(SPECS / "resnet18.yaml")
+    imported = imported_modules("-c", f"import archc; archc.memory({spec!r}, world_size=8, shard='ddp'); "
+                                      f"archc.memory({spec!r}, world_size=1, shard='fsdp')")
+    assert "archc.sharding" in imported and not [m for m in imported if m == "torch" or m.startswith("torch.")]
