@@ -24,16 +24,17 @@ def validate(source, *, plugins=(), **params) -> Graph:
 
 
 def memory(source, *, batch=1, dtype="fp32", optimizer="adamw", mode="train", checkpoint=(), device="cuda",
-           input_shape=None, plugins=(), **params):
+           world_size=1, shard="none", input_shape=None, plugins=(), **params):
     """What training (or inference) of a spec costs in memory, per layer (no torch); params like `--set`.
 
     Returns an `archc.footprint.MemoryReport`: `.totals()` (the JSON figures), `.to_json(depth)`,
-    `.max_batch(budget_bytes)`; see docs/memory.md. Bad options raise ValueError.
+    `.max_batch(budget_bytes)`; see docs/memory.md. Figures are per rank of `world_size` under `shard`
+    (none, ddp, fsdp), `batch` per rank. Bad options raise ValueError.
     """
     from .footprint import Settings, memory_of
 
     graph = analyze(source, params, input_shape, plugins=plugins)
-    return memory_of(graph, Settings(batch, dtype, optimizer, mode, device, tuple(checkpoint)))
+    return memory_of(graph, Settings(batch, dtype, optimizer, mode, device, tuple(checkpoint), world_size, shard))
 
 
 def build(source, *, input_shape=None, seed=None, max_params=MAX_PARAMS, plugins=(), **params):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .ir import Graph
+from .sharding import unit_scopes
 
 
 def spec_graph(model: nn.Module) -> Graph:
@@ -25,25 +26,6 @@ def spec_graph(model: nn.Module) -> Graph:
     if info is None:
         raise ValueError("only models built by archc.build carry the spec their FSDP units come from")
     return analyze(info["spec"], info["params"], info["input_shape"])
-
-
-def unit_scopes(graph: Graph) -> dict[str, str]:
-    """Module path of each layer -> the scope whose unit it joins.
-
-    That is the outermost block instance holding the layer, or for a layer in no block the innermost
-    scope holding it (VGG: features, classifier; MaxViT: a layer's two attentions). Left out, for the
-    root to shard: layers in no scope (a top-level stem or head) and learnable tensors held by a
-    level itself (ConvNeXt's layer_scale, ViT's class token), as no forward hook of theirs runs.
-    """
-    found = {}
-    for node in graph.nodes:
-        if node.module is None or node.spec.tensor:
-            continue
-        scopes = [path for path in node.scopes if path in graph.scopes]
-        blocks = [path for path in scopes if graph.scopes[path].kind == "block"]
-        if blocks or scopes:
-            found[node.module] = blocks[0] if blocks else scopes[-1]
-    return found
 
 
 def fsdp_units(model: nn.Module) -> dict[str, list[nn.Module]]:

@@ -23,6 +23,7 @@ from .emit.forward import assign_variables, inplace_nodes, needed_nodes
 from .errors import error
 from .ir import INPUT, Graph, Node
 from .ops import numel
+from .sharding import SHARDS, rank_state
 
 ITEMSIZE = {"fp32": 4, "bf16": 2, "fp16": 2}
 STATE_COPIES = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # optimizer state per parameter
@@ -60,15 +61,20 @@ class Settings:
     mode: str = "train"
     device: str = "cuda"
     checkpoint: tuple[str, ...] = ()
+    world_size: int = 1  # ranks; figures are per rank, at `batch` per rank
+    shard: str = "none"  # none (a replica per rank), ddp (plus gradient buckets), fsdp (sharded state)
 
     def check(self, graph: Graph) -> None:
         """ValueError for an option outside its choices or a checkpoint path that names no scope."""
         for name, value, allowed in (("dtype", self.dtype, ITEMSIZE), ("optimizer", self.optimizer, STATE_COPIES),
-                                     ("mode", self.mode, MODES), ("device", self.device, DEVICES)):
+                                     ("mode", self.mode, MODES), ("device", self.device, DEVICES),
+                                     ("shard", self.shard, SHARDS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if not isinstance(self.batch, int) or self.batch < 1:
             raise ValueError(f"batch must be a positive integer, not {self.batch!r}")
+        if not isinstance(self.world_size, int) or isinstance(self.world_size, bool) or self.world_size < 1:
+            raise ValueError(f"world size must be a positive integer (ranks), not {self.world_size!r}")
         known = set(graph.scopes) | {n.module for n in graph.nodes if n.module}
         for path in self.checkpoint:
             if path not in known:
@@ -100,6 +106,8 @@ class MemoryReport:
     params: Bytes
     recompute: Bytes = ZERO  # checkpointing: the largest checkpointed scope's saves, rebuilt in backward
     peaks: list[Bytes] = field(default_factory=list)  # the live set at every inference step
+    buckets: int = 0   # DDP: gradient bucket bytes (archc.sharding)
+    gathered: int = 0  # FSDP: the most all-gathered parameter bytes alive at once
 
     @property
     def training(self) -> bool:
@@ -108,20 +116,23 @@ class MemoryReport:
     def totals(self, batch: int | None = None) -> dict:
         """The JSON figures at `batch` (default: the settings' batch)."""
         batch = self.settings.batch if batch is None else batch
+        s = self.settings
         return {**self._fields(self.activations, self.params, self._peak_at(batch), batch),
-                "batch": batch, "dtype": self.settings.dtype}
+                "batch": batch, "dtype": s.dtype, "world_size": s.world_size, "shard": s.shard,
+                "ddp_bucket_bytes": self.buckets, "fsdp_gathered_bytes": self.gathered}
 
     def _peak_at(self, batch: int) -> int:
         return max((p.at(batch) for p in self.peaks), default=0)
 
-    def _fields(self, activations: Bytes, params: Bytes, peak: int, batch: int, recompute: bool = True) -> dict:
+    def _fields(self, activations: Bytes, params: Bytes, peak: int, batch: int, whole: bool = True) -> dict:
+        """The six figures; `whole`: the model's, with what no layer owns (recompute, buckets, gathered)."""
         train = self.training
         state = params.at(batch)
         acts = activations.at(batch) if train else 0
         grads = state if train else 0
         optimizer = state * STATE_COPIES[self.settings.optimizer] if train else 0
-        extra = self.recompute.at(batch) if recompute and train else 0
-        total = state + grads + optimizer + acts + extra if train else state + peak
+        extra = ((self.recompute.at(batch) if train else 0) + self.buckets + self.gathered) if whole else 0
+        total = (state + grads + optimizer + acts if train else state + peak) + extra
         return dict(zip(FIELDS, (acts, state, grads, optimizer, total, peak)))
 
     def rows(self, depth: int = 0) -> list[Layer]:
@@ -145,7 +156,7 @@ class MemoryReport:
 
     def layer_fields(self, layer: Layer) -> dict:
         batch = self.settings.batch
-        return self._fields(layer.activations, layer.params, layer.peak.at(batch), batch, recompute=False)
+        return self._fields(layer.activations, layer.params, layer.peak.at(batch), batch, whole=False)
 
     def to_json(self, depth: int = 0) -> dict:
         data = self.totals()
@@ -157,11 +168,11 @@ class MemoryReport:
 
     def max_batch(self, budget: int) -> int:
         """The largest batch whose total (the mode's) fits in `budget` bytes; 0 if not even 1."""
+        room = budget - self.buckets - self.gathered
         if self.training:
             state = self.params.at(1) * (2 + STATE_COPIES[self.settings.optimizer])
-            need = self.activations + self.recompute
-            return _largest(budget - state, [need])
-        return _largest(budget - self.params.at(1), self.peaks)
+            return _largest(room - state, [self.activations + self.recompute])
+        return _largest(room - self.params.at(1), self.peaks)
 
 
 def _largest(room: int, forms: list[Bytes]) -> int:
@@ -193,10 +204,13 @@ def memory_of(graph: Graph, settings: Settings = Settings()) -> MemoryReport:
     for key, node_id in owners.items():
         kept.setdefault(node_id, []).append(key)
     peaks = _inference_peaks(graph, order, train_only, inplace, act, settings.device)
-    layers = [Layer(n.module or n.id, n.label, n.scopes, _total(kept.get(n.id, ()), sizes), Bytes(n.params * act),
-                    peaks.get(n.id, ZERO)) for n in order]
-    return MemoryReport(graph, settings, layers, _total(owners, sizes), Bytes(graph.total_params * act),
-                        max(recompute, key=lambda b: b.at(settings.batch), default=ZERO), list(peaks.values()))
+    running = order if settings.mode == "train" else [n for n in order if n.id not in train_only]
+    rank = rank_state(graph, running, settings.world_size, settings.shard)
+    layers = [Layer(n.module or n.id, n.label, n.scopes, _total(kept.get(n.id, ()), sizes),
+                    Bytes(rank.params.get(n.id, 0) * act), peaks.get(n.id, ZERO)) for n in order]
+    return MemoryReport(graph, settings, layers, _total(owners, sizes), Bytes(sum(rank.params.values()) * act),
+                        max(recompute, key=lambda b: b.at(settings.batch), default=ZERO), list(peaks.values()),
+                        rank.buckets * act, rank.gathered * act)
 
 
 def _total(keys, sizes: dict[str, tuple[int, int]]) -> Bytes:

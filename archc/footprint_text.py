@@ -55,21 +55,38 @@ def table(report: MemoryReport, depth: int = 0) -> str:
     t = report.totals()
     title = (f"{report.graph.name}: batch {s.batch}, {s.dtype}, {s.mode}, "
              f"{OPTIMIZER_NAMES[s.optimizer] if s.mode == 'train' else 'no gradients'}, {s.device}")
+    if s.world_size > 1 or s.shard != "none":
+        title += f"; per rank of {s.world_size} ({s.shard}), batch {s.batch} per rank"
     out = [title, rule, line(head), rule, *map(line, body), rule]
     if s.mode == "train":
         out += [f"activations saved for backward: {fmt_bytes(t['activations_bytes'])}",
-                f"params {fmt_bytes(t['params_bytes'])}, grads {fmt_bytes(t['grads_bytes'])}, "
-                f"optimizer state {fmt_bytes(t['optimizer_bytes'])}"]
+                (f"params {fmt_bytes(t['params_bytes'])}, grads {fmt_bytes(t['grads_bytes'])}, "
+                 f"optimizer state {fmt_bytes(t['optimizer_bytes'])}"), *_sharding_lines(report)]
         if s.checkpoint:
             out.append(f"checkpointed ({', '.join(s.checkpoint)}): the largest rebuilt in backward "
                        f"{fmt_bytes(report.recompute.at(s.batch))}, counted in the total")
         out.append(f"training total: {fmt_bytes(t['total_train_bytes'])} ({t['total_train_bytes']:,} bytes)")
     out.append(f"inference peak: {fmt_bytes(t['inference_peak_bytes'])} of live tensors")
     if s.mode == "infer":
-        out.append(f"inference total (params + peak): {fmt_bytes(t['total_train_bytes'])}")
+        plus = " + the above" if s.shard != "none" else ""
+        out += [*_sharding_lines(report), f"inference total (params + peak{plus}): {fmt_bytes(t['total_train_bytes'])}"]
     out.append("not counted: the allocator's rounding and caching, cuDNN/oneDNN workspaces, the CUDA context "
                "(see docs/memory.md)")
     return "\n".join(out)
+
+
+def _sharding_lines(report: MemoryReport) -> list[str]:
+    """What the ranks hold besides the table's per-layer state (docs/memory.md, 'Several ranks')."""
+    s = report.settings
+    if s.shard == "ddp":
+        return [(f"DDP gradient buckets: {fmt_bytes(report.buckets)} per rank (a flat copy of every gradient, "
+                 "gradient_as_bucket_view=False), counted in the total")]
+    if s.shard == "fsdp":
+        return [(f"FSDP: the model state sharded {s.world_size} ways (per parameter, rank 0's padded piece of "
+                 f"dim 0); all-gathered units alive at once: {fmt_bytes(report.gathered)}, counted in the total")]
+    if s.world_size > 1:
+        return [f"no sharding: each of the {s.world_size} ranks holds a full replica, no communication buffers"]
+    return []
 
 
 def summary_line(graph: Graph, budget: int) -> str:

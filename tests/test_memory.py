@@ -180,7 +180,9 @@ def test_json_keys_and_layers(capsys):
     code, out, _ = cli(capsys, "memory", SPECS / "resnet18.yaml", "--json", "--batch", "4", "--depth", "1")
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {*FIELDS, "batch", "dtype", "layers"} and data["batch"] == 4 and data["dtype"] == "fp32"
+    assert set(data) == {*FIELDS, "batch", "dtype", "layers", "world_size", "shard", "ddp_bucket_bytes",
+                         "fsdp_gathered_bytes"} and data["batch"] == 4 and data["dtype"] == "fp32"
+    assert (data["world_size"], data["shard"], data["ddp_bucket_bytes"], data["fsdp_gathered_bytes"]) == (1, "none", 0, 0)
     assert [row["path"] for row in data["layers"]][:6] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2"]
     assert sum(row["activations_bytes"] for row in data["layers"]) == data["activations_bytes"]
     assert sum(row["params_bytes"] for row in data["layers"]) == data["params_bytes"]
