@@ -1,21 +1,26 @@
-"""Shape rules of the layout, layer-norm, layer-scale and stochastic-depth ops, each against torch itself."""
+"""Shape rules of the layout, layer-norm, layer-scale and stochastic-depth ops, each against torch itself, and
+Swin's patch merging written with slices and concat against torchvision's."""
 
 from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import pytest
 import torch
 import torchvision
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ops_shapes import check, resolve
 from torch.utils.flop_counter import FlopCounterMode
 
+import archc
 from archc.emit.lowering import apply_function, op_module
 from archc.ops import REGISTRY, ShapeError
 from archc.ops.layout import CHANNELS_LAST, TOKENS, Layout, describe, names_of
+from conftest import ROOT
 
 CASES = settings(max_examples=40, deadline=None, derandomize=True)
 dims = st.integers(1, 6)
@@ -251,3 +256,30 @@ def test_add_broadcasts_tokens_and_gates_and_refuses_with_a_hint():
     assert "projection" in info.value.hint
     with pytest.raises(ShapeError, match="same rank"):           # [N, D] + [N, L, D] would line the batch up with L
         REGISTRY["add"].infer({}, [(6,), tokens])
+
+
+def patch_merging_layers() -> list:
+    """The patch merging of docs/spec-language.md (strided slices, concat, layernorm, linear), as it is written there."""
+    text = (ROOT / "docs" / "spec-language.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "_x0:" in b]
+    return yaml.safe_load(block)
+
+
+@pytest.mark.parametrize("shape", [(4, 4, 6), (6, 8, 2), (2, 2, 2)])
+def test_slices_and_concat_compute_torchvisions_patch_merging(shape):
+    from torchvision.models.swin_transformer import PatchMerging
+
+    spec = {"name": "patch_merging", "input": list(shape),
+            "layers": [{"permute": {"dims": [0, 2, 3, 1]}}, *patch_merging_layers()]}
+    theirs = PatchMerging(shape[0])
+    with torch.no_grad():
+        theirs.norm.weight.uniform_(0.5, 1.5)
+        theirs.norm.bias.uniform_(-0.5, 0.5)
+    ours = archc.build(spec, seed=0)
+    ours.load_state_dict(theirs.state_dict(), strict=True)         # the same keys: norm.*, reduction.weight
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x.permute(0, 2, 3, 1)))
+    (output,) = archc.analyze(spec).outputs
+    out = archc.analyze(spec).shape_of(output.node)
+    assert out == (shape[1] // 2, shape[2] // 2, 2 * shape[0]) and names_of(out) == CHANNELS_LAST
