@@ -259,7 +259,7 @@ def test_add_broadcasts_tokens_and_gates_and_refuses_with_a_hint():
 
 
 def patch_merging_layers() -> list:
-    """The patch merging of docs/spec-language.md (strided slices, concat, layernorm, linear), as it is written there."""
+    """The patch merging of docs/spec-language.md (strided slices, concat, layernorm, linear), as written there."""
     text = (ROOT / "docs" / "spec-language.md").read_text()
     (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "_x0:" in b]
     return yaml.safe_load(block)
