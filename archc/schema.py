@@ -55,9 +55,9 @@ def _attr_schema(attr) -> dict:
 
 
 def _op_schema(op) -> dict:
-    if op.merge:
-        return {"type": "object", "description": op.doc, "properties": _COMMON, "additionalProperties": _REF("entry")}
     props = {**_COMMON, **{k: _attr_schema(a) for k, a in op.attrs.items()}}
+    if op.merge:  # its other keys are branches
+        return {"type": "object", "description": op.doc, "properties": props, "additionalProperties": _REF("entry")}
     required = [k for k, a in op.attrs.items() if a.required]
     schema = {"type": ["object", "null"] if not required else "object", "description": op.doc, "properties": props,
               "additionalProperties": False}

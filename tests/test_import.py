@@ -119,6 +119,35 @@ def test_user_factory(tmp_path, monkeypatch):
     torch.testing.assert_close(model(x), reference(x))
 
 
+def test_cat_on_another_dim_and_flatten_with_an_end_keep_their_dims(tmp_path, monkeypatch):
+    source = _factory(tmp_path, monkeypatch, """
+        import torch
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 4, 3)
+                self.a = nn.Conv2d(4, 4, 1)
+                self.b = nn.Conv2d(4, 4, 1)
+            def forward(self, x):
+                x = self.conv(x)
+                return torch.flatten(torch.cat([self.a(x), self.b(x)], dim=-1), 1, 2)
+        def make():
+            return Net()
+    """, "user_models_cat")
+    out = tmp_path / "cat.yaml"
+    assert run(["import", source, "-o", str(out), "--input", "1x8x8"]) == 0
+    layers = yaml.safe_load(out.read_text())["layers"]
+    assert layers[1]["concat"]["dim"] == -1 and layers[2]["flatten"]["end"] == 2
+    import user_models_cat
+
+    reference = user_models_cat.make().eval()
+    model = archc.build(out).eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(model(x), reference(x))
+
+
 def test_unsupported_module_names_it_and_its_path(tmp_path, monkeypatch, capsys):
     source = _factory(tmp_path, monkeypatch, """
         import torch.nn as nn

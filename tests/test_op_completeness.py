@@ -64,7 +64,8 @@ def example_spec(op) -> dict:
     ranks = {len(shape) for shape in shapes}
     assert ranks in ({1}, {3}), f"the example inputs of the merge '{op.name}' must all be [C, H, W] or all [F]"
     spec["input"] = [4, *(max(s[k] for s in shapes) for k in (1, 2))] if ranks == {3} else [4]
-    spec["layers"] = [{op.name: {f"b{k}": _producer(spec["input"], shape) for k, shape in enumerate(shapes)}}]
+    branches = {f"b{k}": _producer(spec["input"], shape) for k, shape in enumerate(shapes)}
+    spec["layers"] = [{op.name: {**op.example.attrs, **branches}}]  # a merge's attributes sit beside its branches
     return spec
 
 

@@ -56,10 +56,9 @@ def test_mul_is_x_times_gate_and_counts_no_macs():
     assert REGISTRY["mul"].infer({}, [(3, 4, 4), (3, 1, 1)]).macs == 0
 
 
-def test_add_of_a_gate_and_its_image_suggests_mul():
-    with pytest.raises(ShapeError) as info:
-        REGISTRY["add"].infer({}, [(16, 1, 1), (16, 8, 8)])
-    assert "'mul'" in info.value.hint and "projection" not in info.value.hint
+def test_add_of_a_gate_and_its_image_broadcasts_and_a_channel_mismatch_asks_for_a_projection():
+    x, gate = torch.randn(2, 16, 8, 8), torch.randn(2, 16, 1, 1)
+    assert REGISTRY["add"].infer({}, [(16, 1, 1), (16, 8, 8)]).shape == (gate + x).shape[1:]
     with pytest.raises(ShapeError) as info:
         REGISTRY["add"].infer({}, [(16, 8, 8), (32, 4, 4)])
     assert "projection" in info.value.hint

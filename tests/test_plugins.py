@@ -222,8 +222,8 @@ def test_a_plugin_that_raises_on_import_is_located_at_its_line(tmp_path, capsys)
 @pytest.mark.parametrize("body, problem", [
     ('OPS = [Op("m", "d", lambda a, i: Inferred(i[0]), lower=Module(lambda a, i: nn("Identity")), merge=True)]',
      "is a merge, and merges lower to a Function"),
-    ('OPS = [Op("m", "d", lambda a, i: Inferred(i[0]), {"k": Attr("int", 1)}, '
-     'lower=Function(lambda a, args: args[0]), merge=True)]', "is a merge with attributes"),
+    ('OPS = [Op("m", "d", lambda a, i: Inferred(i[0]), {"_k": Attr("int", 1)}, '
+     'lower=Function(lambda a, args: args[0]), merge=True)]', "is a merge with an attribute named like a reserved"),
     ("OPS = None", "has no list OPS of archc ops"),
 ])
 def test_a_plugin_whose_ops_archc_cannot_use_is_refused_when_loaded(tmp_path, capsys, body, problem):

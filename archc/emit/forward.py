@@ -89,8 +89,9 @@ def needed_nodes(graph: Graph) -> tuple[list[Node], set[str]]:
 def inplace_nodes(graph: Graph, order: list[Node] | None = None) -> set[str]:
     """Nodes that may overwrite their first input (ReLU, a residual add), as torchvision's ResNet does.
 
-    Only ops with an in-place form, where that input dies at the node, is not the model's input, and
-    comes from an op whose backward does not need its own output (`inplace_safe`).
+    Only ops with an in-place form, where that input dies at the node, is not the model's input, has the
+    node's output shape (an add that broadcasts it cannot write into it), and comes from an op whose
+    backward does not need its own output (`inplace_safe`).
     `order`: `needed_nodes(graph)[0]`, if already known.
     """
     order = needed_nodes(graph)[0] if order is None else order
@@ -98,7 +99,10 @@ def inplace_nodes(graph: Graph, order: list[Node] | None = None) -> set[str]:
     found = set()
     for k, node in enumerate(order):
         source = node.inputs[0]
-        if source == INPUT or last[source] != k or not graph.by_id[source].spec.inplace_safe:
+        if source == INPUT or last[source] != k:
+            continue
+        producer = graph.by_id[source]
+        if not producer.spec.inplace_safe or producer.shape != node.shape:  # shape: a broadcasting add
             continue
         if _inplace_form(node, node.inputs) is not None:
             found.add(node.id)

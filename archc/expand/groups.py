@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..errors import error
 from ..ir import Scope
 from ..loader import PMap
-from .context import RESERVED, Ctx, Flow, ScopeState
+from ..ops import REGISTRY
+from .context import RESERVED, Ctx, Flow, ScopeState, shape_env
 
 
 class Groups:
@@ -38,7 +39,8 @@ class Groups:
 
     def merge(self, head: str, args: PMap, span, ctx: Ctx, flow: Flow, forced_name: str | None) -> Flow:
         name, inputs, side = self.reserved(args, ctx, flow, forced_name)
-        branches = [k for k in args if k not in RESERVED]
+        attrs = self.merge_attrs(head, args, span, ctx, flow)
+        branches = [k for k in args if k not in RESERVED and k not in REGISTRY[head].attrs]
         if "from" in args and branches:
             raise error(f"{head} takes either branches or 'from', not both", args.span_of("from", key_only=True),
                         ctx.path)
@@ -52,6 +54,17 @@ class Groups:
         if len(inputs) < 2:
             raise error(f"{head} needs at least two branches (or two names in 'from')", span, ctx.path,
                         "a branch written as [] or null passes the input through")
-        out = self.functional(head, inputs, span, ctx, name)
+        out = self.functional(head, inputs, span, ctx, name, attrs)
         self.register(ctx, name, out)
         return flow if side else out
+
+    def merge_attrs(self, head: str, args: PMap, span, ctx: Ctx, flow: Flow) -> dict:
+        """A merge's attributes (`concat: {dim: -1, ...}`): its keys that are not branches, with the `in_*`
+        names of the merge's input."""
+        if not REGISTRY[head].attrs:
+            return {}
+        env = {**ctx.env, **shape_env(flow.shape)}
+        if flow.shape is None:
+            self.attrs_without_shape(head, args, env, span, ctx)
+            return {}
+        return self.attrs(head, args, env, span, ctx)

@@ -44,7 +44,7 @@ class Ops:
     def attrs(self, head: str, args: PMap, env: dict, span, ctx: Ctx) -> dict:
         opdef = REGISTRY[head]
         for key in args:
-            if key not in opdef.attrs and key not in RESERVED:
+            if key not in opdef.attrs and key not in RESERVED and not opdef.merge:  # a merge's other keys: branches
                 raise error(f"unknown attribute '{key}' for {head}", args.span_of(key, key_only=True),
                             f"{ctx.path}.{head}",
                             did_you_mean(key, [*opdef.attrs, *RESERVED]) or
@@ -94,8 +94,12 @@ class Ops:
         node = next(n for n in reversed(self.nodes) if n.id == node_id)
         return f"'{node_id}' ({node.op})"
 
-    def functional(self, head: str, inputs: list[Flow], span, ctx: Ctx, name: str | None) -> Flow:
+    def functional(self, head: str, inputs: list[Flow], span, ctx: Ctx, name: str | None,
+                   attrs: dict | None = None) -> Flow:
+        """A merge node (`attrs`: its attributes; default: the op's defaults)."""
         if any(f.shape is None for f in inputs):
             return Flow(inputs[0].node, None)
         node_id = ctx.scope.functional_id(name or head)
-        return self.add_node(head, {}, inputs, node_id, None, span, ctx)
+        if attrs is None:
+            attrs = {key: attr.normal_default for key, attr in REGISTRY[head].attrs.items()}
+        return self.add_node(head, attrs, inputs, node_id, None, span, ctx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import fx
 
 from ..errors import error
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, merge_attrs
 
 
 class _ChildrenAreLeaves(fx.Tracer):
@@ -145,7 +145,7 @@ class Level:
                 continue
             branches[f"_main{unnamed or ''}"] = items
             unnamed += 1
-        return {op: branches}
+        return {op: {**merge_attrs(op, join.args, join.kwargs), **branches}}
 
     def _side(self, node) -> list:
         items = self.item(node)

@@ -35,8 +35,8 @@ def _lowering_problem(op: Op) -> str | None:
         return "has no lowering (lower=Module(...) or Function(...))"
     if op.merge and not op.functional:
         return "is a merge, and merges lower to a Function (they make no module)"
-    if op.merge and op.attrs:
-        return "is a merge with attributes, which merges cannot take (their keys are branches)"
+    if op.merge and any(key in ("name", "from", "side") or key.startswith("_") for key in op.attrs):
+        return "is a merge with an attribute named like a reserved key or an unnamed branch ('_...')"
     return None
 
 
