@@ -5,7 +5,8 @@ and archc's own parity check at batches 2 and 1. Each spec is exported once; the
 the file itself at batches 3 and 1 and compares it with the PyTorch module, at a tolerance scaled
 to the outputs' magnitude, independently of archc's parity code.
 
-Weights: the seeded weights `archc export` uses by default, except GoogLeNet's: its
+Weights: the seeded weights `archc export` uses by default, with zero-initialised weights (ViT's
+head) redrawn, except GoogLeNet's: its
 truncated-normal init shrinks the features to nothing, so its logits are its fc bias whatever the
 input and parity would be vacuous. Its BatchNorm statistics are measured on a random batch first
 (as training leaves them) and given to `archc.export_onnx` as weights. Every test asserts that the
@@ -85,6 +86,18 @@ def _calibrated(name: str, shape):
     return module.eval()
 
 
+def _without_zero_layers(module):
+    """None, or the module's weights with every all-zero weight redrawn (ViT's zero-initialised head
+    would make every output 0 whatever the input, and parity vacuous)."""
+    zero = [m.weight for m in module.modules() if getattr(m, "weight", None) is not None
+            and m.weight.dim() > 1 and not m.weight.any()]
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for weight in zero:
+            weight.copy_(torch.randn(weight.shape, generator=generator) / weight.shape[1] ** 0.5)
+    return module.state_dict() if zero else None
+
+
 def _spec_cases():
     return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in ALL]
 
@@ -100,7 +113,8 @@ def test_spec_exports_and_matches_torch_on_onnx_runtime(name, tmp_path):
         report = archc.export_onnx(spec, tmp_path / "m.onnx", input_shape=shape, weights=module.state_dict())
     else:
         module = archc.build(spec, input_shape=shape, seed=0, **params).eval()
-        report = archc.export_onnx(spec, tmp_path / "m.onnx", params=params, input_shape=shape)
+        weights = _without_zero_layers(module)
+        report = archc.export_onnx(spec, tmp_path / "m.onnx", params=params, input_shape=shape, weights=weights)
 
     assert report.path.exists() and report.batch == "dynamic" and report.provider == runtime.choose()
     assert [p.batch for p in report.parity] == [2, 1] and all(p.ok for p in report.parity)
