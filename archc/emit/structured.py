@@ -15,8 +15,7 @@ from .classes import BlockClass, Classes
 from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, unify
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import init_plan, tensor_lines
-from .torch_module import class_name
+from .python_source import init_plan, model_name, tensor_lines
 from .units import Units, join
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
@@ -232,13 +231,14 @@ def _init_lines(graph, units: Units, indent: str) -> list[str]:
     return out
 
 
-def structured_source(graph) -> tuple[str, set[str]]:
-    """The classes of a graph's blocks and its model class, and the imports their layers need."""
+def structured_source(graph, copied: frozenset[str] = frozenset()) -> tuple[str, set[str]]:
+    """The classes of a graph's blocks and its model class, and the imports their layers need;
+    `copied`: the names that the archc.nn definitions copied into the file take."""
     units = Units(graph)
-    name = class_name(graph.name)
+    name = model_name(graph, copied)
     imported = {source_name(node_call(graph, n, set()).target)[0] for n in graph.nodes
                 if n.module is not None and not n.spec.tensor}
-    classes = Classes(units, {name, "Chain", "DenseBlock", *(n for n in imported if "." not in n)})
+    classes = Classes(units, {name, "Chain", "DenseBlock", *copied, *(n for n in imported if "." not in n)})
     kinds = {u.kind for u in units.units.values()}
     parts = [chain_helper()] if "chain" in kinds else []
     parts += [dense_helper(units.dense_code)] if "dense" in kinds else []
