@@ -14,12 +14,12 @@ import keyword
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .ctors import (MISSING, REQUIRED, Arg, Ctor, Expr, Hole, fits, holes, leaf_ctor, same, substitute, unify,
-                    without_inplace)
+from .ctors import (MISSING, REQUIRED, Arg, Ctor, Expr, Hole, fits, holes, leaf_ctor, same, substitute,
+                    tensor_ctor, unify, without_inplace)
 from .forward import attribute
 from .lowering import node_call
 from .torch_module import class_name
-from .units import Units, join
+from .units import Units, join, relative
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Instance:
     numbered: bool
     args: dict
     in_channels: object
+    tensors: dict[str, object]  # learnable tensors of its frame, by path relative to it -> constructor
 
 
 @dataclass
@@ -50,6 +51,7 @@ class BlockClass:
     optional: dict[str, str]  # child -> the flag parameter that makes it
     touching: set[str]  # statements whose first input may be an optional part's input: never in place
     template: Instance
+    tensors: dict[str, object]  # relative path -> constructor of a learnable tensor (layer scale)
     instances: list[Instance] = field(default_factory=list)
 
 
@@ -112,9 +114,10 @@ class Classes:
         unit = self.units.units[path]
         shape = self.graph.shape_of(unit.input)
         children = {self.units.name(join(path, n)): self.ctor(join(path, n)) for n in self.tree.children[path]}
-        return Instance(path, children, stmts,
-                        self.tree.numbered(path), dict(self.graph.scopes[path].args or {}),
-                        shape[0] if shape else None)
+        tensors = {relative(n.module, path): tensor_ctor(self.graph, n) for n in self.units.members(path)
+                   if n.spec.tensor and self.units.frame_of(n) == path}
+        return Instance(path, children, stmts, self.tree.numbered(path), dict(self.graph.scopes[path].args or {}),
+                        shape[0] if shape else None, tensors)
 
     def _make(self, title: str, units) -> None:
         groups: list[list[Instance]] = []
@@ -153,7 +156,8 @@ def _subsequence(short: list, long: list) -> bool:
 
 def _merge(a: Instance, b: Instance) -> Instance | None:
     """The instance of the two with every part, if the other is it less some optional parts."""
-    if a.numbered != b.numbered:
+    if a.numbered != b.numbered or list(a.tensors) != list(b.tensors) or \
+            not all(fits(a.tensors[k], b.tensors[k]) for k in a.tensors):
         return None
     big, small = (a, b) if len(a.stmts) >= len(b.stmts) else (b, a)
     if not _subsequence(list(small.children), list(big.children)):
@@ -185,11 +189,12 @@ def _block_class(name: str, title: str, group: list[Instance], template: Instanc
     patched = {key.split(".")[0] for key in touching}  # the child holding each such statement
     children = {n: unify([(without_inplace if n in patched else _same)(inst.children.get(n, MISSING))
                           for inst in group], n) for n in template.children}
+    tensors = {k: unify([inst.tensors[k] for inst in group], k) for k in template.tensors}
     namer = _Namer(group, reserved)
-    exprs = {hole: namer.expr(hole) for value in children.values() for hole in holes(value)}
+    exprs = {hole: namer.expr(hole) for value in [*children.values(), *tensors.values()] for hole in holes(value)}
     optional = {c: namer.flag(c, [c in inst.children for inst in group]) for c in absent}
     return BlockClass(name, title, namer.ordered(), {n: substitute(v, exprs) for n, v in children.items()},
-                      optional, touching, template, group)
+                      optional, touching, template, {k: substitute(v, exprs) for k, v in tensors.items()}, group)
 
 
 def _same(value):

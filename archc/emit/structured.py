@@ -12,11 +12,11 @@ import re
 from ..ir import INPUT
 from . import pyformat as pf
 from .classes import BlockClass, Classes
-from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, unify
+from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, tensor_ctor, unify
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import init_plan, model_name, tensor_lines
-from .units import Units, join
+from .python_source import init_plan, model_name
+from .units import Units, join, relative
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
 
@@ -156,6 +156,8 @@ def block_source(block: BlockClass, units: Units) -> list[str]:
             f'    """The spec\'s block `{block.title}` ({len(block.instances)} in the model)."""', ""]
     init = pf.lines(pf.Seq("def __init__", ("self", *params)), "    ", suffix=":")
     body = _children(block.children, block.optional, template.numbered, " " * 8)
+    for path, value in block.tensors.items():
+        body.extend(_tensor(units, join(template.path, path), template.path, value))
     inplace = units.inplace - touching
     return head + init + body + _forward(units, template.path, False, inplace, block.optional)
 
@@ -173,10 +175,11 @@ def dense_helper(code: str) -> list[str]:
             f"            x = {code}", "        return x"]
 
 
-def _access(units: Units, path: str) -> str:
-    """`self.layer1[0].conv1`: the expression for a module of the emitted model."""
-    expr, parent = "self", ""
-    for part in path.split("."):
+def _access(units: Units, path: str, frame: str = "") -> str:
+    """`self.layer1[0].conv1`: the expression for a module of the emitted model (of the block
+    class whose instance is at `frame`)."""
+    expr, parent = "self", frame
+    for part in relative(path, frame).split("."):
         here = join(parent, part)
         unit = units.units.get(parent)
         if units.tree.numbered(parent):
@@ -189,6 +192,15 @@ def _access(units: Units, path: str) -> str:
             expr = f"getattr({expr}, {pf.literal(part)})"
         parent = here
     return expr
+
+
+def _tensor(units: Units, path: str, frame: str, value, indent: str = " " * 8) -> list[str]:
+    """`self.layer_scale = nn.Parameter(...)`: a learnable tensor of a block class or the model."""
+    parent, _, leaf = path.rpartition(".")
+    owner = _access(units, parent, frame) if parent != frame else "self"
+    if attribute(leaf):
+        return pf.lines(render(value), indent, f"{owner}.{leaf} = ")
+    return pf.lines(pf.Seq(f"{owner}.register_parameter", (pf.literal(leaf), render(value))), indent)
 
 
 def _renamed(units: Units, path: str) -> str:
@@ -247,7 +259,9 @@ def structured_source(graph, copied: frozenset[str] = frozenset()) -> tuple[str,
     children = {units.name(c): classes.ctor(c) for c in units.tree.children[""]}
     model = [f"class {name}(nn.{'Sequential' if numbered else 'Module'}):", "    def __init__(self):",
              *_children(children, {}, numbered, " " * 8),
-             *tensor_lines(graph, lambda path: _access(units, path), " " * 8), *_init_lines(graph, units, " " * 8),
+             *(line for n in graph.nodes if n.spec.tensor and units.frame_of(n) == ""
+               for line in _tensor(units, n.module, "", tensor_ctor(graph, n))),
+             *_init_lines(graph, units, " " * 8),
              *(pf.with_comment(f"        self.get_submodule({pf.literal(_renamed(units, p))}).requires_grad_(False)",
                                "freeze") for p in graph.frozen),
              *_forward(units, "", True, units.inplace)]
