@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .ctors import (MISSING, REQUIRED, Arg, Ctor, Expr, Hole, fits, holes, leaf_ctor, same, substitute,
                     tensor_ctor, unify, without_inplace)
+from ..ops.layout import last_dim_layout
 from .forward import attribute
 from .lowering import node_call
 from .torch_module import class_name
@@ -116,24 +117,12 @@ class Classes:
         children = {self.units.name(join(path, n)): self.ctor(join(path, n)) for n in self.tree.children[path]}
         tensors = {relative(n.module, path): tensor_ctor(self.graph, n) for n in self.units.members(path)
                    if n.spec.tensor and self.units.frame_of(n) == path}
+        channels = (shape[-1] if last_dim_layout(shape) else shape[0]) if shape else None  # [H, W, C]: C
         return Instance(path, children, stmts, self.tree.numbered(path), dict(self.graph.scopes[path].args or {}),
-                        shape[0] if shape else None, tensors)
+                        channels, tensors)
 
     def _make(self, title: str, units) -> None:
-        groups: list[list[Instance]] = []
-        templates: list[Instance] = []
-        for unit in units:
-            inst = self.instance(unit.path)
-            for k, template in enumerate(templates):
-                merged = _merge(template, inst)
-                if merged is not None:
-                    groups[k].append(inst)
-                    templates[k] = merged
-                    break
-            else:
-                groups.append([inst])
-                templates.append(inst)
-        for group, template in zip(groups, templates):
+        for group, template in _grouped([self.instance(unit.path) for unit in units]):
             name = self._name(class_name(title))
             block = _block_class(name, title, group, template, RESERVED | self.taken)
             self.classes.append(block)
@@ -147,6 +136,31 @@ class Classes:
             name, k = f"{base}{k}", k + 1
         self.taken.add(name)
         return name
+
+
+def _grouped(instances: list[Instance]) -> list[tuple[list[Instance], Instance]]:
+    """Instances in groups that one class describes, each with its template (the instance with every
+    part). A group's template grows as instances join it, so groups are merged again until none fit
+    together (a projection-only instance and a stochastic-depth-only one, then one with both)."""
+    groups: list[tuple[list[Instance], Instance]] = []
+    for inst in instances:
+        for k, (group, template) in enumerate(groups):
+            merged = _merge(template, inst)
+            if merged is not None:
+                groups[k] = (group + [inst], merged)
+                break
+        else:
+            groups.append(([inst], inst))
+    k = 0
+    while k < len(groups):
+        for j in range(k + 1, len(groups)):
+            merged = _merge(groups[k][1], groups[j][1])
+            if merged is not None:
+                groups[k] = (groups[k][0] + groups.pop(j)[0], merged)
+                break
+        else:
+            k += 1
+    return groups
 
 
 def _subsequence(short: list, long: list) -> bool:
@@ -211,12 +225,12 @@ class _Namer:
         self.group, self.reserved = group, reserved
         self.params: dict[str, Param] = {}
         self.sources: dict[str, list] = {}
-        if all(inst.in_channels is not None for inst in group):
-            self.sources["in_channels"] = [inst.in_channels for inst in group]
-        for key in group[0].args:
+        for key in group[0].args:  # the block's own params first: their names are the spec's
             if all(key in inst.args for inst in group) and key.isidentifier() and not keyword.iskeyword(key) \
                     and key not in reserved:
                 self.sources.setdefault(key, [inst.args[key] for inst in group])
+        if all(inst.in_channels is not None for inst in group):
+            self.sources.setdefault("in_channels", [inst.in_channels for inst in group])
 
     def expr(self, hole: Hole) -> Expr:
         values = hole.values
