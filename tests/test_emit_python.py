@@ -241,7 +241,9 @@ def _lines(text: str) -> int:
 def test_emitted_files_are_smaller_than_torchvision_sources():
     import importlib
 
-    goals = {"resnet152": ("resnet", 1.5), "densenet201": ("densenet", 2), "googlenet": ("googlenet", 2)}
+    goals = {"resnet152": ("resnet", 1.5), "densenet201": ("densenet", 2), "googlenet": ("googlenet", 2),
+             "convnext_tiny": ("convnext", 1.5), "vit_b_16": ("vision_transformer", 1.5),
+             "swin_t": ("swin_transformer", 1.5), "maxvit_t": ("maxvit", 1.5)}
     for spec, (module, goal) in goals.items():
         theirs = _lines(Path(importlib.import_module(f"torchvision.models.{module}").__file__).read_text())
         ours = _lines(archc.emit_python(SPECS / f"{spec}.yaml"))
@@ -254,7 +256,7 @@ def test_the_doc_shows_the_emitted_resnet50_and_its_sizes(monkeypatch):
     shown = doc.split("## ResNet-50", 1)[1].split("```python\n", 1)[1].rsplit("```", 1)[0]
     assert shown == archc.emit_python("specs/resnet50.yaml"), \
         "regenerate the file in docs/python-source.md: archc build specs/resnet50.yaml --emit python"
-    for spec in ("resnet152", "densenet201", "googlenet"):
+    for spec in ("resnet152", "densenet201", "googlenet", "convnext_tiny", "vit_b_16", "swin_t", "maxvit_t"):
         ours = _lines(archc.emit_python(f"specs/{spec}.yaml"))
         flat = _lines(archc.emit_python(f"specs/{spec}.yaml", flat=True))
         assert f"| {spec} | {ours} | {flat:,} |" in doc, f"update the size table of docs/python-source.md ({spec})"
