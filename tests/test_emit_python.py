@@ -233,6 +233,29 @@ def test_init_section_becomes_init_code():
     assert torch.equal(built[0].weight, emitted[0].weight) and torch.equal(built[2].weight, emitted[2].weight)
 
 
+def test_path_init_rules_alike_in_every_instance_are_made_in_the_block_class():
+    params, shape = CASES["vit_b_16"]
+    source = archc.emit_python(SPECS / "vit_b_16.yaml", input_shape=shape, **params)
+    block = ast.get_source_segment(source, _tree(source)[1]["EncoderBlock"])
+    assert "nn.init.xavier_uniform_(self.mlp[0].weight)" in block and source.count("xavier_uniform_") == 2
+    emitted = emitted_class(source)()
+    for layer in emitted.encoder.layers.values():  # torch's default bias would be uniform in +-1/4
+        assert layer.mlp[0].bias.abs().max() < 1e-4 and layer.mlp[3].bias.abs().max() < 1e-4
+    assert torch.all(emitted.heads.head.weight == 0)
+
+
+def test_path_init_rules_on_layers_a_kind_rule_covers_stay_after_the_models_loop():
+    spec = {"name": "inits", "input": [2, 4, 4],
+            "init": {"conv": {"weight": 0.5}, "u*.c": {"weight": 2.0}, "u*.d": {"bias": 3.0}},
+            "blocks": {"b": {"layers": [{"conv": {"name": "c", "out": 2, "kernel": 1, "bias": False}},
+                                        {"batchnorm": {"name": "d"}}]}},
+            "layers": [{"b": {"name": "u1"}}, {"b": {"name": "u2"}}, "flatten"]}
+    source = archc.emit_python(spec)
+    assert "nn.init.constant_(self.d.bias, val=3.0)" in ast.get_source_segment(source, _tree(source)[1]["B"])
+    ours, theirs = emitted_class(source)().state_dict(), archc.build(spec).state_dict()
+    assert torch.equal(ours["u2.c.weight"], torch.full((2, 2, 1, 1), 2.0))  # the path rule overrides the kind's
+    assert all(torch.equal(ours[k], v) for k, v in theirs.items())
+
 
 def _lines(text: str) -> int:
     return len(text.splitlines())
