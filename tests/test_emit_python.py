@@ -173,6 +173,23 @@ def test_instances_that_differ_in_structure_become_separate_classes():
         assert torch.equal(emitted.eval()(x), model.eval()(x))
 
 
+def test_copied_archc_nn_names_are_not_taken_by_the_spec_classes():
+    spec = {"name": "permute", "input": [2, 4, 4],
+            "blocks": {"Stochastic_Depth": {"layers": [{"stochastic_depth": {"p": 0.5}}, "relu"]}},
+            "layers": [{"permute": {"dims": [0, 2, 3, 1]}}, "Stochastic_Depth", "Stochastic_Depth", "flatten"]}
+    source = archc.emit_python(spec)
+    assert list(_tree(source)[1]) == ["Permute", "StochasticDepth", "StochasticDepth2", "PermuteModel"]
+    model = archc.build(spec, seed=0)
+    emitted = emitted_class(source)()
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 2, 4, 4)
+    for train in (False, True):
+        torch.manual_seed(3)
+        expected = model.train(train)(x)
+        torch.manual_seed(3)
+        assert torch.equal(emitted.train(train)(x), expected)
+
+
 def _ruff():
     try:
         import ruff  # noqa: F401
