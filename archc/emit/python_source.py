@@ -5,7 +5,7 @@ one class per block of the spec (`structured.py`, from `units.py`, `classes.py`,
 `flat`, the form below: the module tree of `archc.build` with a forward in the `readable` style of
 `forward.py`. Either way each layer's constructor call is its op's lowering (`archc.ops.Call`) written
 out with non-default arguments only, and the spec's `init:` rules (`init_plan`) become torchvision-style
-code at the end of the model's `__init__`.
+code at the end of the model's `__init__`. The archc.nn classes the layers use are copied in (`inline.py`).
 """
 
 from __future__ import annotations
