@@ -1,4 +1,5 @@
-"""Every bundled spec with the params and input that tests/test_emit_python.py emits it at.
+"""Every bundled spec with the params and input that tests/test_emit_python.py emits it at, and
+the model class of an emitted file.
 
 Small inputs and widths where the spec has params for them (the block counts stay those of the
 spec), so that building, emitting and running all of them stays fast: ResNet-style stages of 4-32
@@ -81,3 +82,10 @@ CASES = {
     "wide_resnet50_2": ({"stages": _stages([3, 4, 6, 3]), **_C10}, [3, 32, 32]),
     "wide_resnet101_2": ({"stages": _stages([3, 4, 23, 3]), **_C10}, [3, 32, 32]),
 }
+
+
+def emitted_class(source: str):
+    """The model class of an emitted file (the last class it defines), executed in a fresh namespace."""
+    namespace: dict = {"__name__": "emitted"}
+    exec(compile(source, "<emitted>", "exec"), namespace)  # noqa: S102  (archc's own output under test)
+    return [v for v in namespace.values() if isinstance(v, type) and v.__module__ == "emitted"][-1]
