@@ -20,77 +20,13 @@ import torch
 
 import archc
 from conftest import ROOT, SPECS
+from emit_cases import CASES, emitted_class
 
 torch.set_num_threads(1)
 
 
-def _stages(counts, widths=(4, 8, 8, 16)):
-    return [[w, n] for w, n in zip(widths, counts)]
-
-
-def _arch(convs, widths=(8, 16, 16, 32, 32)):
-    return [[n, w] for n, w in zip(convs, widths)]
-
-
-_DENSE = {"growth": 4, "init_features": 8, "bn_size": 2, "num_classes": 10}
-_VGG = {"pool_to": 1, "num_classes": 10}
-
-# Every bundled spec: (params, input shape), small inputs and widths where the spec allows (the block
-# counts stay those of the spec), so the suite stays fast.
-CASES = {
-    "alexnet": ({"num_classes": 10}, [3, 63, 63]),
-    "alexnet_finetune": ({}, [3, 63, 63]),
-    "alexnet_paper": ({"num_classes": 10}, [3, 67, 67]),
-    "bn_lenet": ({}, None),
-    "densenet": (_DENSE, [3, 32, 32]),
-    "densenet121": (_DENSE, [3, 32, 32]),
-    "densenet161": (_DENSE, [3, 32, 32]),
-    "densenet169": (_DENSE, [3, 32, 32]),
-    "densenet201": (_DENSE, [3, 32, 32]),
-    "densenet_bc_100": ({}, None),
-    "googlenet": ({"num_classes": 10}, [3, 64, 64]),
-    "googlenet_d2l": ({}, [1, 64, 64]),
-    "lenet": ({}, None),
-    "lenet5": ({}, None),
-    "nin": ({}, [1, 96, 96]),
-    "resnet": ({"stages": _stages([2, 2, 2, 2]), "num_classes": 10}, [3, 32, 32]),
-    "resnet18": ({"stages": _stages([2, 2, 2, 2]), "num_classes": 10}, [3, 32, 32]),
-    "resnet34": ({"stages": _stages([3, 4, 6, 3]), "num_classes": 10}, [3, 32, 32]),
-    "resnet50": ({"stages": _stages([3, 4, 6, 3]), "num_classes": 10}, [3, 32, 32]),
-    "resnet101": ({"stages": _stages([3, 4, 23, 3]), "num_classes": 10}, [3, 32, 32]),
-    "resnet152": ({"stages": _stages([3, 8, 36, 3]), "num_classes": 10}, [3, 32, 32]),
-    "resnet_d2l": ({"arch": [[2, 64], [2, 16], [2, 16], [2, 32]]}, [1, 32, 32]),
-    "vgg": ({"arch": _arch([1, 1, 2, 2, 2]), **_VGG}, [3, 32, 32]),
-    "vgg11": ({"arch": _arch([1, 1, 2, 2, 2]), **_VGG}, [3, 32, 32]),
-    "vgg11_bn": ({"arch": _arch([1, 1, 2, 2, 2]), **_VGG}, [3, 32, 32]),
-    "vgg13": ({"arch": _arch([2, 2, 2, 2, 2]), **_VGG}, [3, 32, 32]),
-    "vgg13_bn": ({"arch": _arch([2, 2, 2, 2, 2]), **_VGG}, [3, 32, 32]),
-    "vgg16": ({"arch": _arch([2, 2, 3, 3, 3]), **_VGG}, [3, 32, 32]),
-    "vgg16_bn": ({"arch": _arch([2, 2, 3, 3, 3]), **_VGG}, [3, 32, 32]),
-    "vgg19": ({"arch": _arch([2, 2, 4, 4, 4]), **_VGG}, [3, 32, 32]),
-    "vgg19_bn": ({"arch": _arch([2, 2, 4, 4, 4]), **_VGG}, [3, 32, 32]),
-    "vgg_small": ({}, [1, 32, 32]),
-}
-
-
-# Not cases yet: the zoo families added on 2026-12-01. Those whose ops lower to archc's own torch modules
-# (archc/nn: ConvNeXt, ViT, Swin, MaxViT, and stochastic depth / chunk in EfficientNet, MobileNetV3,
-# ShuffleNet) make the emitted file import archc.nn instead of inlining it; for the others (MnasNet,
-# SqueezeNet, ResNeXt, Wide ResNet, Inception v3) small-input cases are still to be written.
-ARCHC_NN_FAMILIES = ("convnext", "vit", "swin", "maxvit", "efficientnet", "mobilenet", "mnasnet", "shufflenet",
-                     "squeezenet", "resnext", "wide_resnet", "inception")
-
-
 def test_every_bundled_spec_has_a_case():
-    pending = {p.stem for p in SPECS.glob("*.yaml") if p.stem.startswith(ARCHC_NN_FAMILIES)}
-    assert set(CASES) == {p.stem for p in SPECS.glob("*.yaml")} - pending
-
-
-def emitted_class(source: str):
-    """The model class of an emitted file (the last class it defines), executed in a fresh namespace."""
-    namespace: dict = {"__name__": "emitted"}
-    exec(compile(source, "<emitted>", "exec"), namespace)  # noqa: S102  (archc's own output under test)
-    return [v for v in namespace.values() if isinstance(v, type) and v.__module__ == "emitted"][-1]
+    assert set(CASES) == {p.stem for p in SPECS.glob("*.yaml")}, "add the spec to tests/emit_cases.py"
 
 
 def built_and_emitted(name, flat=False):
@@ -103,7 +39,8 @@ def built_and_emitted(name, flat=False):
 
 
 # The flat form (--flat) on the specs the suite always checked it with.
-FLAT = ["lenet5", "resnet18", "googlenet", "densenet_bc_100", "alexnet_paper", "vgg11_bn", "nin"]
+FLAT = ["lenet5", "resnet18", "googlenet", "densenet_bc_100", "alexnet_paper", "vgg11_bn", "nin", "convnext_tiny",
+        "vit_b_16", "swin_v2_t", "maxvit_t", "efficientnet_b0", "shufflenet_v2_x0_5"]
 
 
 @pytest.mark.parametrize(("name", "flat"), [(n, False) for n in CASES] + [(n, True) for n in FLAT])
@@ -133,19 +70,24 @@ def test_googlenet_aux_heads_in_train_and_eval_mode(flat):
     assert ran == []
 
 
-def test_emitted_file_runs_in_a_process_without_archc(tmp_path):
-    model, _, source, input_shape = built_and_emitted("resnet18")
-    (tmp_path / "resnet_emitted.py").write_text(source)
-    x = torch.randn(2, *input_shape)
-    with torch.no_grad():
-        torch.save({"state_dict": model.state_dict(), "x": x, "y": model.eval()(x)}, tmp_path / "data.pt")
-    code = ("import sys, torch, resnet_emitted as m\n"
-            "d = torch.load('data.pt', weights_only=True)\n"
-            "model = m.Resnet18()\n"
-            "model.load_state_dict(d['state_dict'], strict=True)\n"
-            "with torch.no_grad():\n"
-            "    assert torch.equal(model.eval()(d['x']), d['y'])\n"
-            "assert 'archc' not in sys.modules, 'the emitted file imported archc'\n")
+def test_emitted_files_run_in_a_process_without_archc(tmp_path):
+    """ResNet-18 (torch.nn only), Swin-V2-T and MaxViT-T (archc.nn classes and helpers copied in)."""
+    data = {}
+    for name in ("resnet18", "swin_v2_t", "maxvit_t"):
+        model, emitted, source, input_shape = built_and_emitted(name)
+        (tmp_path / f"{name}_emitted.py").write_text(source)
+        x = torch.randn(2, *input_shape)
+        with torch.no_grad():
+            data[name] = {"class": type(emitted).__name__, "state_dict": model.state_dict(), "x": x,
+                          "y": model.eval()(x)}
+    torch.save(data, tmp_path / "data.pt")
+    code = ("import importlib, sys, torch\n"
+            "for name, d in torch.load('data.pt', weights_only=True).items():\n"
+            "    model = getattr(importlib.import_module(name + '_emitted'), d['class'])()\n"
+            "    model.load_state_dict(d['state_dict'], strict=True)\n"
+            "    with torch.no_grad():\n"
+            "        assert torch.equal(model.eval()(d['x']), d['y']), name\n"
+            "assert 'archc' not in sys.modules, 'an emitted file imported archc'\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
@@ -224,6 +166,23 @@ def test_instances_that_differ_in_structure_become_separate_classes():
         assert torch.equal(emitted.eval()(x), model.eval()(x))
 
 
+def test_copied_archc_nn_names_are_not_taken_by_the_spec_classes():
+    spec = {"name": "permute", "input": [2, 4, 4],
+            "blocks": {"Stochastic_Depth": {"layers": [{"stochastic_depth": {"p": 0.5}}, "relu"]}},
+            "layers": [{"permute": {"dims": [0, 2, 3, 1]}}, "Stochastic_Depth", "Stochastic_Depth", "flatten"]}
+    source = archc.emit_python(spec)
+    assert list(_tree(source)[1]) == ["Permute", "StochasticDepth", "StochasticDepth2", "PermuteModel"]
+    model = archc.build(spec, seed=0)
+    emitted = emitted_class(source)()
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 2, 4, 4)
+    for train in (False, True):
+        torch.manual_seed(3)
+        expected = model.train(train)(x)
+        torch.manual_seed(3)
+        assert torch.equal(emitted.train(train)(x), expected)
+
+
 def _ruff():
     try:
         import ruff  # noqa: F401
@@ -231,6 +190,17 @@ def _ruff():
         path = shutil.which("ruff")
         return [path] if path else pytest.skip("ruff is not installed (pip install ruff; it is in the dev extra)")
     return [sys.executable, "-m", "ruff"]
+
+
+def _each_defined_once_after_what_it_uses(tree: ast.Module, name: str):
+    """The file's top-level definitions (archc.nn's copied ones, then the spec's classes): each name once,
+    each after the definitions it mentions (ruff checks that the imports come first)."""
+    nodes = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.Assign))]
+    defined = [n.targets[0].id if isinstance(n, ast.Assign) else n.name for n in nodes]
+    assert len(defined) == len(set(defined)), name
+    for k, node in enumerate(nodes):
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & set(defined)
+        assert used <= set(defined[:k + 1]), (name, defined[k], used - set(defined[:k + 1]))
 
 
 def test_every_emitted_file_imports_only_torch_and_is_ruff_clean(tmp_path):
@@ -241,15 +211,29 @@ def test_every_emitted_file_imports_only_torch_and_is_ruff_clean(tmp_path):
                  for alias in node.names}
         roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert roots == {"torch"}, name
+        _each_defined_once_after_what_it_uses(tree, name)
         (tmp_path / f"{name}.py").write_text(source)
     ruff = _ruff()
     for command in (["check", "--isolated", "--no-cache"], ["format", "--isolated", "--no-cache", "--check"]):
-        result = subprocess.run([*ruff, *command, str(tmp_path)], capture_output=True, text=True)
+        # archc/nn too: its definitions are copied into the files (also those no bundled spec uses yet)
+        result = subprocess.run([*ruff, *command, str(tmp_path), str(ROOT / "archc" / "nn")], capture_output=True,
+                                text=True)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_archc_nn_imports_only_torch_and_itself():
+    """What the emitter copies from archc/nn must not make a file import anything but torch."""
+    for path in (ROOT / "archc" / "nn").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        roots = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        roots |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and not node.level}
+        assert roots <= {"torch", "__future__"}, path.name
+        nested = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and n not in tree.body]
+        assert not nested, path.name  # the copies take the module's own imports only
+
+
 def test_the_same_spec_gives_the_same_text():
-    names = [str(SPECS / f"{name}.yaml") for name in ("googlenet", "densenet_bc_100", "resnet_d2l")]
+    names = [str(SPECS / f"{name}.yaml") for name in ("googlenet", "densenet_bc_100", "resnet_d2l", "maxvit_t")]
     here = [archc.emit_python(name) for name in names]
     assert [archc.emit_python(name) for name in names] == here
     # another process, where sets and dicts of str order differently (another hash seed)
@@ -272,6 +256,29 @@ def test_init_section_becomes_init_code():
     assert torch.equal(built[0].weight, emitted[0].weight) and torch.equal(built[2].weight, emitted[2].weight)
 
 
+def test_path_init_rules_alike_in_every_instance_are_made_in_the_block_class():
+    params, shape = CASES["vit_b_16"]
+    source = archc.emit_python(SPECS / "vit_b_16.yaml", input_shape=shape, **params)
+    block = ast.get_source_segment(source, _tree(source)[1]["EncoderBlock"])
+    assert "nn.init.xavier_uniform_(self.mlp[0].weight)" in block and source.count("xavier_uniform_") == 2
+    emitted = emitted_class(source)()
+    for layer in emitted.encoder.layers.values():  # torch's default bias would be uniform in +-1/4
+        assert layer.mlp[0].bias.abs().max() < 1e-4 and layer.mlp[3].bias.abs().max() < 1e-4
+    assert torch.all(emitted.heads.head.weight == 0)
+
+
+def test_path_init_rules_on_layers_a_kind_rule_covers_stay_after_the_models_loop():
+    spec = {"name": "inits", "input": [2, 4, 4],
+            "init": {"conv": {"weight": 0.5}, "u*.c": {"weight": 2.0}, "u*.d": {"bias": 3.0}},
+            "blocks": {"b": {"layers": [{"conv": {"name": "c", "out": 2, "kernel": 1, "bias": False}},
+                                        {"batchnorm": {"name": "d"}}]}},
+            "layers": [{"b": {"name": "u1"}}, {"b": {"name": "u2"}}, "flatten"]}
+    source = archc.emit_python(spec)
+    assert "nn.init.constant_(self.d.bias, val=3.0)" in ast.get_source_segment(source, _tree(source)[1]["B"])
+    ours, theirs = emitted_class(source)().state_dict(), archc.build(spec).state_dict()
+    assert torch.equal(ours["u2.c.weight"], torch.full((2, 2, 1, 1), 2.0))  # the path rule overrides the kind's
+    assert all(torch.equal(ours[k], v) for k, v in theirs.items())
+
 
 def _lines(text: str) -> int:
     return len(text.splitlines())
@@ -280,7 +287,9 @@ def _lines(text: str) -> int:
 def test_emitted_files_are_smaller_than_torchvision_sources():
     import importlib
 
-    goals = {"resnet152": ("resnet", 1.5), "densenet201": ("densenet", 2), "googlenet": ("googlenet", 2)}
+    goals = {"resnet152": ("resnet", 1.5), "densenet201": ("densenet", 2), "googlenet": ("googlenet", 2),
+             "convnext_tiny": ("convnext", 1.5), "vit_b_16": ("vision_transformer", 1.5),
+             "swin_t": ("swin_transformer", 1.5), "maxvit_t": ("maxvit", 1.5)}
     for spec, (module, goal) in goals.items():
         theirs = _lines(Path(importlib.import_module(f"torchvision.models.{module}").__file__).read_text())
         ours = _lines(archc.emit_python(SPECS / f"{spec}.yaml"))
@@ -293,81 +302,10 @@ def test_the_doc_shows_the_emitted_resnet50_and_its_sizes(monkeypatch):
     shown = doc.split("## ResNet-50", 1)[1].split("```python\n", 1)[1].rsplit("```", 1)[0]
     assert shown == archc.emit_python("specs/resnet50.yaml"), \
         "regenerate the file in docs/python-source.md: archc build specs/resnet50.yaml --emit python"
-    for spec in ("resnet152", "densenet201", "googlenet"):
+    for spec in ("resnet152", "densenet201", "googlenet", "convnext_tiny", "vit_b_16", "swin_t", "maxvit_t"):
         ours = _lines(archc.emit_python(f"specs/{spec}.yaml"))
         flat = _lines(archc.emit_python(f"specs/{spec}.yaml", flat=True))
         assert f"| {spec} | {ours} | {flat:,} |" in doc, f"update the size table of docs/python-source.md ({spec})"
-
-
-# -- random specs built from blocks: whatever the mix, the emitted classes compute what archc.build does --
-
-_FUZZ_BLOCKS = {
-    "res": {"params": {"width": "int", "stride": 1}, "layers": [
-        {"add": {"_main": [{"conv": {"name": "conv", "out": "width", "kernel": 3, "stride": "stride", "padding": 1}},
-                           {"batchnorm": {"name": "bn"}}, "relu"],
-                 "proj": [{"if": "stride != 1 or in_channels != width",
-                           "then": [{"conv": {"out": "width", "kernel": 1, "stride": "stride"}}]}]}},
-        {"relu": {"name": "act"}}]},
-    "pick": {"params": {"k": "int"}, "layers": [
-        {"if": "k > 1", "then": [{"conv": {"name": "conv", "out": "in_channels", "kernel": 3, "padding": 1}}, "relu"],
-         "else": [{"maxpool": {"kernel": 3, "stride": 1, "padding": 1}}]}]},
-    "unit": {"params": {"width": "int"}, "layers": [
-        "relu", {"conv": {"out": "width", "kernel": 1}}, {"batchnorm": {}}]},
-    "grow": {"layers": ["batchnorm", "relu", {"conv": {"name": "conv", "out": 2, "kernel": 3, "padding": 1}}]},
-    "shrink": {"params": {"s": "int"}, "layers": [  # without `pre`, `post`'s ReLU sees the block's input
-        {"group": {"name": "pre", "layers": [{"if": "s > 1", "then": [{"maxpool": {"kernel": "s", "stride": "s"}}]}]}},
-        {"group": {"name": "post", "layers": ["relu", {"conv": {"out": "in_channels", "kernel": 1}}]}}]},
-}
-
-
-def _fuzz_item():
-    from hypothesis import strategies as st
-
-    width = st.integers(1, 6)
-    res = st.builds(lambda w, s: {"res": {"width": w, "stride": s}}, width, st.sampled_from([1, 1, 2]))
-    stage = st.builds(lambda n, w: {"for": "i", "in": n, "do": [{"res": {"width": w, "stride": "2 if i == 0 else 1"}}]},
-                      st.integers(1, 3), width)
-    pick = st.builds(lambda k: {"pick": {"k": k}}, st.integers(1, 3))
-    unit = st.builds(lambda w: {"unit": {"width": w}}, width)
-    shrink = st.builds(lambda s: {"shrink": {"s": s}}, st.sampled_from([1, 1, 2]))
-    dense = st.builds(lambda n: {"dense": {"layers": [{"for": "_", "in": n, "do": ["grow"]}]}}, st.integers(1, 4))
-    plain = st.sampled_from(["relu", {"conv": {"out": 3, "kernel": 1}}, {"group": [{"unit": {"width": 2}}, "relu"]},
-                             {"add": {"_a": [{"shrink": {"s": 1}}], "_b": []}},
-                             {"group": {"name": "named", "layers": [{"relu": {"name": "act"}}, {"unit": {"width": 3}}]}}])
-    return st.one_of(res, stage, pick, unit, shrink, dense, plain)
-
-
-def _fuzz_specs():
-    from hypothesis import strategies as st
-
-    return st.builds(lambda c, body: {"name": "fuzz", "input": [c, 8, 8], "blocks": _FUZZ_BLOCKS,
-                                      "layers": [*body, {"adaptive_avgpool": {"out": 1}}, "flatten"]},
-                     st.integers(1, 4), st.lists(_fuzz_item(), min_size=1, max_size=5))
-
-
-def test_random_block_mixes_emit_equal_modules():
-    from hypothesis import HealthCheck, assume, given, settings
-
-    from archc.errors import SpecError
-
-    @settings(max_examples=int(os.environ.get("ARCHC_EMIT_FUZZ", "40")), deadline=None,
-              derandomize="ARCHC_EMIT_FUZZ" not in os.environ, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(_fuzz_specs())
-    def check(spec):
-        try:
-            graph = archc.analyze(spec)
-        except SpecError:
-            assume(False)
-        model = archc.build(spec, seed=0)
-        emitted = emitted_class(archc.emit_python(spec))()
-        assert list(emitted.state_dict()) == list(model.state_dict())
-        emitted.load_state_dict(model.state_dict(), strict=True)
-        x = torch.randn(2, *graph.input_shape)
-        with torch.no_grad():
-            assert torch.equal(emitted.eval()(x), model.eval()(x))
-
-    check()
 
 
 @pytest.mark.parametrize("name", ["resnet50", "densenet_bc_100", "resnet_d2l"])

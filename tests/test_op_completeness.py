@@ -9,6 +9,7 @@ check). A new op is covered by being registered; one without an example fails he
 
 from __future__ import annotations
 
+import ast
 import html
 import importlib.util
 import json
@@ -138,15 +139,23 @@ def _emitted_module(source: str, tmp_path, graph_name: str):
     loader = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
-    (cls,) = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == path.stem]
-    return cls()
+    classes = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == path.stem]
+    return classes[-1]()  # the model: the archc.nn classes its layers use are copied in above it
+
+
+def _imported(source: str) -> set[str]:
+    tree = ast.parse(source)
+    return {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names} | \
+        {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
 
 
 @parametrize
 def test_emitted_python_runs_bit_identical_to_the_built_module(case, tmp_path):
     op, spec, path, prefix = case
     built = archc.build(spec, seed=0)
-    emitted = _emitted_module(archc.emit_python(spec), tmp_path, spec["name"])
+    source = archc.emit_python(spec)
+    assert _imported(source) == {"torch", *spec.get("plugins", ())}  # and a plugin's module, if any
+    emitted = _emitted_module(source, tmp_path, spec["name"])
     emitted.load_state_dict(built.state_dict())
     x = example_input(spec)
     for train in (False, True):

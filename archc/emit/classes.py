@@ -14,12 +14,13 @@ import keyword
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .ctors import (MISSING, REQUIRED, Arg, Ctor, Expr, Hole, fits, holes, leaf_ctor, same, substitute, unify,
-                    without_inplace)
+from .ctors import (MISSING, REQUIRED, Arg, Ctor, Expr, Hole, fits, holes, leaf_ctor, same, substitute,
+                    tensor_ctor, unify, without_inplace)
+from ..ops.layout import last_dim_layout
 from .forward import attribute
 from .lowering import node_call
 from .torch_module import class_name
-from .units import Units, join
+from .units import Units, join, relative
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Instance:
     numbered: bool
     args: dict
     in_channels: object
+    tensors: dict[str, object]  # learnable tensors of its frame, by path relative to it -> constructor
 
 
 @dataclass
@@ -50,6 +52,7 @@ class BlockClass:
     optional: dict[str, str]  # child -> the flag parameter that makes it
     touching: set[str]  # statements whose first input may be an optional part's input: never in place
     template: Instance
+    tensors: dict[str, object]  # relative path -> constructor of a learnable tensor (layer scale)
     instances: list[Instance] = field(default_factory=list)
 
 
@@ -112,25 +115,14 @@ class Classes:
         unit = self.units.units[path]
         shape = self.graph.shape_of(unit.input)
         children = {self.units.name(join(path, n)): self.ctor(join(path, n)) for n in self.tree.children[path]}
-        return Instance(path, children, stmts,
-                        self.tree.numbered(path), dict(self.graph.scopes[path].args or {}),
-                        shape[0] if shape else None)
+        tensors = {relative(n.module, path): tensor_ctor(self.graph, n) for n in self.units.members(path)
+                   if n.spec.tensor and self.units.frame_of(n) == path}
+        channels = (shape[-1] if last_dim_layout(shape) else shape[0]) if shape else None  # [H, W, C]: C
+        return Instance(path, children, stmts, self.tree.numbered(path), dict(self.graph.scopes[path].args or {}),
+                        channels, tensors)
 
     def _make(self, title: str, units) -> None:
-        groups: list[list[Instance]] = []
-        templates: list[Instance] = []
-        for unit in units:
-            inst = self.instance(unit.path)
-            for k, template in enumerate(templates):
-                merged = _merge(template, inst)
-                if merged is not None:
-                    groups[k].append(inst)
-                    templates[k] = merged
-                    break
-            else:
-                groups.append([inst])
-                templates.append(inst)
-        for group, template in zip(groups, templates):
+        for group, template in _grouped([self.instance(unit.path) for unit in units]):
             name = self._name(class_name(title))
             block = _block_class(name, title, group, template, RESERVED | self.taken)
             self.classes.append(block)
@@ -146,6 +138,31 @@ class Classes:
         return name
 
 
+def _grouped(instances: list[Instance]) -> list[tuple[list[Instance], Instance]]:
+    """Instances in groups that one class describes, each with its template (the instance with every
+    part). A group's template grows as instances join it, so groups are merged again until none fit
+    together (a projection-only instance and a stochastic-depth-only one, then one with both)."""
+    groups: list[tuple[list[Instance], Instance]] = []
+    for inst in instances:
+        for k, (group, template) in enumerate(groups):
+            merged = _merge(template, inst)
+            if merged is not None:
+                groups[k] = (group + [inst], merged)
+                break
+        else:
+            groups.append(([inst], inst))
+    k = 0
+    while k < len(groups):
+        for j in range(k + 1, len(groups)):
+            merged = _merge(groups[k][1], groups[j][1])
+            if merged is not None:
+                groups[k] = (groups[k][0] + groups.pop(j)[0], merged)
+                break
+        else:
+            k += 1
+    return groups
+
+
 def _subsequence(short: list, long: list) -> bool:
     it = iter(long)
     return all(any(x == y for y in it) for x in short)
@@ -153,7 +170,8 @@ def _subsequence(short: list, long: list) -> bool:
 
 def _merge(a: Instance, b: Instance) -> Instance | None:
     """The instance of the two with every part, if the other is it less some optional parts."""
-    if a.numbered != b.numbered:
+    if a.numbered != b.numbered or list(a.tensors) != list(b.tensors) or \
+            not all(fits(a.tensors[k], b.tensors[k]) for k in a.tensors):
         return None
     big, small = (a, b) if len(a.stmts) >= len(b.stmts) else (b, a)
     if not _subsequence(list(small.children), list(big.children)):
@@ -185,11 +203,12 @@ def _block_class(name: str, title: str, group: list[Instance], template: Instanc
     patched = {key.split(".")[0] for key in touching}  # the child holding each such statement
     children = {n: unify([(without_inplace if n in patched else _same)(inst.children.get(n, MISSING))
                           for inst in group], n) for n in template.children}
+    tensors = {k: unify([inst.tensors[k] for inst in group], k) for k in template.tensors}
     namer = _Namer(group, reserved)
-    exprs = {hole: namer.expr(hole) for value in children.values() for hole in holes(value)}
+    exprs = {hole: namer.expr(hole) for value in [*children.values(), *tensors.values()] for hole in holes(value)}
     optional = {c: namer.flag(c, [c in inst.children for inst in group]) for c in absent}
     return BlockClass(name, title, namer.ordered(), {n: substitute(v, exprs) for n, v in children.items()},
-                      optional, touching, template, group)
+                      optional, touching, template, {k: substitute(v, exprs) for k, v in tensors.items()}, group)
 
 
 def _same(value):
@@ -206,12 +225,12 @@ class _Namer:
         self.group, self.reserved = group, reserved
         self.params: dict[str, Param] = {}
         self.sources: dict[str, list] = {}
-        if all(inst.in_channels is not None for inst in group):
-            self.sources["in_channels"] = [inst.in_channels for inst in group]
-        for key in group[0].args:
+        for key in group[0].args:  # the block's own params first: their names are the spec's
             if all(key in inst.args for inst in group) and key.isidentifier() and not keyword.iskeyword(key) \
                     and key not in reserved:
                 self.sources.setdefault(key, [inst.args[key] for inst in group])
+        if all(inst.in_channels is not None for inst in group):
+            self.sources.setdefault("in_channels", [inst.in_channels for inst in group])
 
     def expr(self, hole: Hole) -> Expr:
         values = hole.values

@@ -82,6 +82,16 @@ def leaf_ctor(call, imports: set[str]) -> Ctor:
     return Ctor(name, tuple(args))
 
 
+def tensor_ctor(graph, node) -> Ctor:
+    """`nn.Parameter(nn.init.constant_(torch.empty(96, 1, 1), val=1e-06))`: a Tensor-lowered node's value."""
+    lower = node.spec.lower
+    shape = lower.shape(node.attrs, [graph.shape_of(i) for i in node.inputs])
+    scheme, args = lower.fill(node.attrs)
+    empty = Ctor("torch.empty", tuple(Arg(f"size{k}", size, positional=True) for k, size in enumerate(shape)))
+    fill = Ctor(f"nn.init.{scheme}_", (Arg("tensor", empty, positional=True), *(Arg(k, v) for k, v in args.items())))
+    return Ctor("nn.Parameter", (Arg("data", fill, positional=True),))
+
+
 def unify(values: list, key: str = "", default=REQUIRED):
     """One expression for per-instance values: a constant, a Ctor of unified arguments, or a Hole."""
     present = [v for v in values if v is not MISSING]

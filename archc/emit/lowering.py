@@ -46,14 +46,23 @@ def _compact(value):
     return value
 
 
+def inlined(target: str | type) -> bool:
+    """Whether emitted code defines a Call's target itself rather than importing it: archc's own torch
+    modules (archc/nn), which the ops name by import path."""
+    return isinstance(target, str) and target.startswith("archc.nn.")
+
+
 def source_name(target: str | type) -> tuple[str, str | None]:
-    """How emitted code names a Call's target, and the import line it needs (None: `from torch import nn`)."""
+    """How emitted code names a Call's target, and the import line it needs (None: `from torch import nn`,
+    or an archc.nn class, which the file defines itself: inline.py)."""
     if isinstance(target, str):
         module, _, name = target.rpartition(".")
     else:
         module, name = target.__module__, target.__qualname__
     if module == "torch.nn":
         return f"nn.{name}", None
+    if inlined(target):
+        return name, None
     if module == "torch" or module.startswith("torch."):
         return f"{module}.{name}", "import torch"
     return name, f"from {module} import {name}"

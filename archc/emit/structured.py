@@ -8,16 +8,17 @@ instance (the one with every optional part), the model's forward carries shape c
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 from ..ir import INPUT
+from ..ops import REGISTRY
 from . import pyformat as pf
 from .classes import BlockClass, Classes
-from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, unify
+from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, tensor_ctor, unify
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import init_plan, tensor_lines
-from .torch_module import class_name
-from .units import Units, join
+from .python_source import init_plan, model_name
+from .units import Units, join, relative
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
 
@@ -147,8 +148,9 @@ def _forward(units: Units, frame: str, comments: bool, inplace: set[str], option
     return ["", *out]
 
 
-def block_source(block: BlockClass, units: Units) -> list[str]:
-    """The class of one block: constructor with the differing values as parameters, forward once."""
+def block_source(block: BlockClass, units: Units, inits: list) -> list[str]:
+    """The class of one block: constructor with the differing values as parameters, the path rules of
+    `init:` that hold for all its instances (`inits`), forward once."""
     template = block.template
     reduced, keys = units.reduced(template.path)
     touching = {n.id for n in reduced.nodes if keys[n.id] in block.touching}
@@ -157,6 +159,9 @@ def block_source(block: BlockClass, units: Units) -> list[str]:
             f'    """The spec\'s block `{block.title}` ({len(block.instances)} in the model)."""', ""]
     init = pf.lines(pf.Seq("def __init__", ("self", *params)), "    ", suffix=":")
     body = _children(block.children, block.optional, template.numbered, " " * 8)
+    for path, value in block.tensors.items():
+        body.extend(_tensor(units, join(template.path, path), template.path, value))
+    body.extend(_path_inits(units, template.path, inits, " " * 8))
     inplace = units.inplace - touching
     return head + init + body + _forward(units, template.path, False, inplace, block.optional)
 
@@ -174,10 +179,11 @@ def dense_helper(code: str) -> list[str]:
             f"            x = {code}", "        return x"]
 
 
-def _access(units: Units, path: str) -> str:
-    """`self.layer1[0].conv1`: the expression for a module of the emitted model."""
-    expr, parent = "self", ""
-    for part in path.split("."):
+def _access(units: Units, path: str, frame: str = "") -> str:
+    """`self.layer1[0].conv1`: the expression for a module of the emitted model (of the block
+    class whose instance is at `frame`)."""
+    expr, parent = "self", frame
+    for part in relative(path, frame).split("."):
         here = join(parent, part)
         unit = units.units.get(parent)
         if units.tree.numbered(parent):
@@ -190,6 +196,15 @@ def _access(units: Units, path: str) -> str:
             expr = f"getattr({expr}, {pf.literal(part)})"
         parent = here
     return expr
+
+
+def _tensor(units: Units, path: str, frame: str, value, indent: str = " " * 8) -> list[str]:
+    """`self.layer_scale = nn.Parameter(...)`: a learnable tensor of a block class or the model."""
+    parent, _, leaf = path.rpartition(".")
+    owner = _access(units, parent, frame) if parent != frame else "self"
+    if attribute(leaf):
+        return pf.lines(render(value), indent, f"{owner}.{leaf} = ")
+    return pf.lines(pf.Seq(f"{owner}.register_parameter", (pf.literal(leaf), render(value))), indent)
 
 
 def _renamed(units: Units, path: str) -> str:
@@ -205,9 +220,34 @@ def _init_call(target: str, scheme: str, args: dict):
     return pf.Seq(f"nn.init.{scheme}_", (target, *((f"{a}=", pf.literal(v)) for a, v in args.items())))
 
 
-def _init_lines(graph, units: Units, indent: str) -> list[str]:
-    """The spec's `init:`: one loop over self.modules(), kinds with the same rules sharing a branch."""
-    loops, paths = init_plan(graph)
+def _block_inits(graph, units: Units, classes: Classes) -> tuple[dict[str, list], list]:
+    """The spec's path rules of `init:` that hold alike for every instance of a block class, by class
+    name (path relative to the instance, tensor, scheme, args), for its `__init__`; and the others, for
+    the model's. Rules on layers that a kind rule also covers stay in the model's, after its loop."""
+    _, paths = init_plan(graph)
+    owner = {inst.path: block for block in classes.classes for inst in block.instances}
+    kinds = {key for key in graph.init if key in REGISTRY}
+    by_module = {n.module: n for n in graph.nodes if n.module is not None}
+    found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for path, tensor, scheme, args in paths:
+        node = by_module[path]
+        frame = units.frame_of(node)
+        if frame in owner and node.op not in kinds:  # all rules on a layer move, or none
+            found[owner[frame].name][frame].append((relative(path, frame), tensor, scheme, args))
+    moved = {}
+    for block in classes.classes:
+        rules = [found[block.name].get(inst.path, []) for inst in block.instances] if block.name in found else []
+        if rules and all(r == rules[0] for r in rules):
+            moved[block.name] = rules[0]
+    inside = {(join(inst.path, rel), tensor) for block in classes.classes if block.name in moved
+              for inst in block.instances for rel, tensor, _, _ in moved[block.name]}
+    return moved, [rule for rule in paths if (rule[0], rule[1]) not in inside]
+
+
+def _init_lines(graph, units: Units, paths: list, indent: str) -> list[str]:
+    """The spec's `init:`: one loop over self.modules(), kinds with the same rules sharing a branch,
+    then the path rules `paths`."""
+    loops, _ = init_plan(graph)
     merged: list[tuple[list, list[str]]] = []
     for classes, rules in loops:
         entry = next((m for m in merged if m[0] == rules), None)
@@ -232,22 +272,33 @@ def _init_lines(graph, units: Units, indent: str) -> list[str]:
     return out
 
 
-def structured_source(graph) -> tuple[str, set[str]]:
-    """The classes of a graph's blocks and its model class, and the imports their layers need."""
+def _path_inits(units: Units, frame: str, rules: list, indent: str) -> list[str]:
+    """`nn.init.xavier_uniform_(self.mlp[0].weight)`: path rules inside a block class's instance at `frame`."""
+    return [line for rel, tensor, scheme, args in rules
+            for line in pf.lines(_init_call(f"{_access(units, join(frame, rel), frame)}.{tensor}", scheme, args),
+                                 indent)]
+
+
+def structured_source(graph, copied: frozenset[str] = frozenset()) -> tuple[str, set[str]]:
+    """The classes of a graph's blocks and its model class, and the imports their layers need;
+    `copied`: the names that the archc.nn definitions copied into the file take."""
     units = Units(graph)
-    name = class_name(graph.name)
+    name = model_name(graph, copied)
     imported = {source_name(node_call(graph, n, set()).target)[0] for n in graph.nodes
                 if n.module is not None and not n.spec.tensor}
-    classes = Classes(units, {name, "Chain", "DenseBlock", *(n for n in imported if "." not in n)})
+    classes = Classes(units, {name, "Chain", "DenseBlock", *copied, *(n for n in imported if "." not in n)})
     kinds = {u.kind for u in units.units.values()}
     parts = [chain_helper()] if "chain" in kinds else []
     parts += [dense_helper(units.dense_code)] if "dense" in kinds else []
-    parts.extend(block_source(block, units) for block in classes.classes)
+    inits, paths = _block_inits(graph, units, classes)
+    parts.extend(block_source(block, units, inits.get(block.name, [])) for block in classes.classes)
     numbered = units.tree.numbered("")
     children = {units.name(c): classes.ctor(c) for c in units.tree.children[""]}
     model = [f"class {name}(nn.{'Sequential' if numbered else 'Module'}):", "    def __init__(self):",
              *_children(children, {}, numbered, " " * 8),
-             *tensor_lines(graph, lambda path: _access(units, path), " " * 8), *_init_lines(graph, units, " " * 8),
+             *(line for n in graph.nodes if n.spec.tensor and units.frame_of(n) == ""
+               for line in _tensor(units, n.module, "", tensor_ctor(graph, n))),
+             *_init_lines(graph, units, paths, " " * 8),
              *(pf.with_comment(f"        self.get_submodule({pf.literal(_renamed(units, p))}).requires_grad_(False)",
                                "freeze") for p in graph.frozen),
              *_forward(units, "", True, units.inplace)]

@@ -63,6 +63,7 @@ class Units:
             for source in node.inputs:
                 self.users[source].add(node.id)
         self.exits = {o.node for o in graph.outputs}
+        self._members: dict[str, list[Node]] | None = None
         self.dense_code: str | None = None
         self.units: dict[str, Unit] = {}
         for node in graph.nodes:
@@ -110,12 +111,18 @@ class Units:
         return join(head, self.name(path))
 
     def members(self, path: str) -> list[Node]:
-        """The nodes of the level at `path` (all nodes for the model)."""
+        """The nodes of the level at `path` (all nodes for the model): those whose module is inside
+        it, and module-less ones in its scope."""
         if not path:
             return list(self.graph.nodes)
-        prefix = path + "."
-        return [n for n in self.graph.nodes
-                if (n.module is not None and n.module.startswith(prefix)) or (n.module is None and path in n.scopes)]
+        if self._members is None:
+            self._members = defaultdict(list)
+            for node in self.graph.nodes:
+                parts = node.module.split(".") if node.module is not None else []
+                levels = [".".join(parts[:k]) for k in range(1, len(parts))] if parts else node.scopes
+                for level in dict.fromkeys(levels):
+                    self._members[level].append(node)
+        return list(self._members.get(path, ()))
 
     def _boundary(self, nodes: list[Node]) -> tuple[str, str] | None:
         """(input, output) of a set of nodes that takes one value and gives one, else None."""

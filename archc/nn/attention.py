@@ -1,4 +1,5 @@
-"""Self-attention over tokens, with nn.MultiheadAttention's parameters and state_dict keys."""
+"""Self-attention over tokens, with nn.MultiheadAttention's parameters and state_dict
+keys."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from torch import nn
 
 
 class SelfAttention(nn.MultiheadAttention):
-    """`MultiheadAttention(x, x, x)` on batch-first tokens [N, L, D], returning the values only.
+    """`MultiheadAttention(x, x, x)` on batch-first tokens [N, L, D], returning the
+    values only.
 
-    Without attention weights, eval mode takes torch's fused fast path (as torchvision's ViT does) and
-    training computes with F.scaled_dot_product_attention.
+    Without attention weights, eval mode takes torch's fused fast path (as torchvision's
+    ViT does) and training computes with F.scaled_dot_product_attention.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0):

@@ -1,4 +1,5 @@
-"""Small layers without a torch.nn class: channel layer norm, permute, select, chunk, stochastic depth."""
+"""Small layers without a torch.nn class: channel layer norm, permute, select, chunk,
+stochastic depth."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from torch import nn
 
 
 class LayerNorm2d(nn.LayerNorm):
-    """Layer norm over the channels of an [N, C, H, W] tensor (torchvision's ConvNeXt LayerNorm2d)."""
+    """Layer norm over the channels of an [N, C, H, W] tensor (torchvision's ConvNeXt
+    LayerNorm2d)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)
-        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        shape, weight, bias = self.normalized_shape, self.weight, self.bias
+        x = nn.functional.layer_norm(x, shape, weight, bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
 
 class Permute(nn.Module):
-    """`x.permute(*dims)` as a module (it takes a place in an nn.Sequential, as torchvision's does)."""
+    """`x.permute(*dims)` as a module (it takes a place in an nn.Sequential, as
+    torchvision's does)."""
 
     def __init__(self, dims: tuple[int, ...]):
         super().__init__()
@@ -30,7 +34,8 @@ class Permute(nn.Module):
 
 
 class Select(nn.Module):
-    """`x.select(dim, index)`: one position along a dimension, which disappears (ViT's class token x[:, 0])."""
+    """`x.select(dim, index)`: one position along a dimension, which disappears (ViT's
+    class token x[:, 0])."""
 
     def __init__(self, dim: int, index: int):
         super().__init__()
@@ -44,7 +49,8 @@ class Select(nn.Module):
 
 
 class Chunk(nn.Module):
-    """One of `chunks` equal pieces of the input along the channels: `x.chunk(chunks, 1)[index]`."""
+    """One of `chunks` equal pieces of the input along the channels:
+    `x.chunk(chunks, 1)[index]`."""
 
     def __init__(self, chunks: int, index: int):
         super().__init__()
@@ -58,9 +64,10 @@ class Chunk(nn.Module):
 
 
 class StochasticDepth(nn.Module):
-    """Drops the whole residual branch per sample ('row') or per batch ('batch') with probability `p`
-    while training, scaling what is kept by 1 / (1 - p); the identity in eval (Huang et al. 2016).
-    Draws the same random numbers as torchvision.ops.StochasticDepth."""
+    """Drops the whole residual branch per sample ('row') or per batch ('batch') with
+    probability `p` while training, scaling what is kept by 1 / (1 - p); the identity in
+    eval (Huang et al. 2016). Draws the same random numbers as
+    torchvision.ops.StochasticDepth."""
 
     def __init__(self, p: float, mode: str = "row"):
         super().__init__()
