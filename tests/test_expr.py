@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -206,12 +208,10 @@ def test_comprehensions_equal_python(text, xs, ys):
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(st.lists(st.integers(0, 3), max_size=20), st.lists(st.integers(0, 3), max_size=20))
 def test_runs_and_zip_equal_python(items, others):
-    import itertools
-
     runs = evaluate("runs(items)", {"items": items})
     assert runs == [[value, len(list(group))] for value, group in itertools.groupby(items)]
     assert evaluate("sum([[w] * n for w, n in runs(items)], [])", {"items": items}) == items   # runs inverts
-    assert all(a[0] != b[0] for a, b in zip(runs, runs[1:]))                                  # maximal runs
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(runs))                                  # maximal runs
     assert evaluate("zip(a, b)", {"a": items, "b": others}) == [list(p) for p in zip(items, others)]
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision.models as tvm
+from cnn_zoo import BUILDERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_zoo_cnn import regnet_tables_on_the_cpu, spec, torchvision_model
+from test_zoo_equivalence import assert_same_function, randomize
 from torchvision.models.regnet import BlockParams, RegNet
 
 import archc
-from cnn_zoo import BUILDERS
-from test_zoo_cnn import regnet_tables_on_the_cpu, spec, torchvision_model
-from test_zoo_equivalence import assert_same_function, randomize
 
 torch.set_num_threads(1)
 REGNETS = sorted(n for n in BUILDERS if n.startswith("regnet_"))
