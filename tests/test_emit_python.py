@@ -34,6 +34,7 @@ def _arch(convs, widths=(8, 16, 16, 32, 32)):
 
 _DENSE = {"growth": 4, "init_features": 8, "bn_size": 2, "num_classes": 10}
 _VGG = {"pool_to": 1, "num_classes": 10}
+_REGNET = {"w_0": 8, "w_a": 8.0, "num_classes": 10}  # narrow; each member's depth, w_m, group width and SE
 
 # Every bundled spec: (params, input shape), small inputs and widths where the spec allows (the block
 # counts stay those of the spec), so the suite stays fast.
@@ -70,6 +71,7 @@ CASES = {
     "vgg19": ({"arch": _arch([2, 2, 4, 4, 4]), **_VGG}, [3, 32, 32]),
     "vgg19_bn": ({"arch": _arch([2, 2, 4, 4, 4]), **_VGG}, [3, 32, 32]),
     "vgg_small": ({}, [1, 32, 32]),
+    **{p.stem: (_REGNET, [3, 32, 32]) for p in SPECS.glob("regnet*.yaml")},
 }
 
 
