@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 _SOURCES: dict[str, list[str]] = {}
 
 
+class ExprError(Exception):
+    """An expression is malformed or cannot be evaluated; `fatal`: the spec's work budget is spent."""
+
+    def __init__(self, message: str, hint: str | None = None, fatal: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.fatal = fatal
+
+
 def register_source(file: str, text: str) -> None:
     """Remember a file's lines so diagnostics can quote them."""
     _SOURCES[file] = text.splitlines()

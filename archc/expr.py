@@ -1,35 +1,28 @@
 """A small sandboxed evaluator for spec expressions.
 
 Supports arithmetic, comparisons, `and`/`or`/`not`, `a if c else b`, list and
-tuple literals, indexing and slicing, and a fixed set of functions. Nothing
-else: no attribute access, no calls of anything outside the table below, no
-imports; every step is bounded (expression size, integer width, list length).
+tuple literals, list comprehensions, indexing and slicing, and a fixed set of
+functions. Nothing else: no attribute access, no calls of anything outside the
+table below, no imports; every step is bounded (expression size, integer width,
+list length, and the work of all values built or read).
 """
 
 from __future__ import annotations
 
 import ast
-import itertools
-import math
 import operator
 import re
+import reprlib
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Mapping
 
 from . import limits
-from .errors import did_you_mean
+from .errors import ExprError, did_you_mean
+from .expr_functions import FUNCTIONS
 
-
-class ExprError(Exception):
-    """An expression is malformed or cannot be evaluated; `fatal`: the spec's work budget is spent."""
-
-    def __init__(self, message: str, hint: str | None = None, fatal: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.fatal = fatal
+__all__ = ["FUNCTIONS", "ExprError", "evaluate", "parse", "render_template", "work_budget"]
 
 
 _BUDGET: ContextVar[list | None] = ContextVar("archc_expression_budget", default=None)
@@ -56,91 +49,6 @@ def _charge(units: int) -> None:
                             hint="expressions over long lists inside long loops: simplify them", fatal=True)
 
 
-def _bounded_range(*args):
-    result = range(*args)
-    if len(result) > limits.MAX_LIST_LEN:
-        raise ExprError(f"range of {len(result)} items is larger than the limit {limits.MAX_LIST_LEN}")
-    return list(result)
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ExprError(f"the result {value} is not a finite number")
-    return value
-
-
-def _log(x, base=math.e):
-    if x <= 0 or base <= 0 or base == 1:
-        raise ExprError(f"log({x}, {base}) is undefined", hint="log needs x > 0 and a base > 0 other than 1")
-    return math.log(x, base)
-
-
-def _exp(x):
-    if x > 709:
-        raise ExprError(f"exp({x}) is too large")
-    return math.exp(x)
-
-
-def _sqrt(x):
-    if x < 0:
-        raise ExprError(f"sqrt({x}) of a negative number")
-    return math.sqrt(x)
-
-
-def _pow(base, exponent):
-    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0 \
-            and exponent * (abs(base).bit_length() - 1) > limits.MAX_INT_BITS:
-        raise ExprError(f"pow({base}, {exponent}) is too large")
-    return _finite(float(base) ** exponent if isinstance(base, float) or isinstance(exponent, float)
-                   else base ** exponent)
-
-
-def _make_divisible(value, divisor, min_value=None):
-    """torchvision's channel rounding (MobileNet, EfficientNet): the nearest multiple of `divisor`,
-    at least `min_value` (default `divisor`), never more than 10% below `value`."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-MAX_NDIGITS = 400  # beyond this, rounding a 64-bit integer or a float changes nothing more
-
-
-def _bounded_round(number, ndigits=None):
-    """round(), with `ndigits` clamped: round(5, -10**18) would compute 10**(10**18) first."""
-    if ndigits is None:
-        return round(number)
-    if not isinstance(ndigits, int):
-        raise ExprError(f"round's second argument must be an integer, found {ndigits!r}")
-    return round(number, max(-MAX_NDIGITS, min(MAX_NDIGITS, ndigits)))
-
-
-def _linear_sum(items, start=0):
-    """sum(), in linear time for lists of lists (sum's own concatenation copies the total each step)."""
-    items = list(items)
-    if isinstance(start, list) and all(isinstance(i, list) for i in items):
-        return list(itertools.chain(start, *items))
-    return sum(items, start)
-
-
-FUNCTIONS = {
-    "floor": math.floor,
-    "ceil": math.ceil,
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "round": _bounded_round,
-    "int": int,
-    "float": float,
-    "len": len,
-    "sum": _linear_sum,
-    "range": _bounded_range,
-    "log": _log,
-    "exp": _exp,
-    "sqrt": _sqrt,
-    "pow": _pow,
-    "make_divisible": _make_divisible,
-}
 
 _BINOPS = {
     ast.Add: operator.add,
@@ -165,7 +73,7 @@ _COMPARE = {
 _ALLOWED = (
     ast.Expression, ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp,
     ast.And, ast.Or, ast.IfExp, ast.Subscript, ast.Slice, ast.List, ast.Tuple, ast.Call,
-    *_BINOPS, *_UNARY, *_COMPARE,
+    ast.ListComp, ast.comprehension, ast.Store, *_BINOPS, *_UNARY, *_COMPARE,
 )
 
 
@@ -189,8 +97,12 @@ def parse(text: str) -> ast.Expression:
                             hint="use indexing (x[0]) or a param instead")
         if not isinstance(node, _ALLOWED):
             raise ExprError(f"'{type(node).__name__}' is not allowed in expressions",
-                            hint="allowed: arithmetic, comparisons, and/or/not, a if c else b, lists, x[i], "
-                                 + ", ".join(FUNCTIONS))
+                            hint="allowed: arithmetic, comparisons, and/or/not, a if c else b, lists, "
+                                 "[f(x) for x in xs if c], x[i], " + ", ".join(FUNCTIONS))
+        if isinstance(node, ast.comprehension):
+            if node.is_async:
+                raise ExprError("'async for' is not allowed in expressions")
+            _check_target(node.target)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, (ast.Name, *_ALLOWED)):
                 continue  # calling `x.attr` or a lambda: reported when the walk reaches the callee
@@ -205,8 +117,21 @@ def parse(text: str) -> ast.Expression:
     return tree
 
 
+def _check_target(target: ast.AST) -> None:
+    """A comprehension binds names, or lists of names to destructure (`for w, n in stages`)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            _check_target(element)
+    elif not isinstance(target, ast.Name):
+        raise ExprError("a comprehension's 'for' binds names ('for x in xs', 'for w, n in pairs')",
+                        hint=f"found '{ast.unparse(target)}'")
+
+
 def evaluate(text: str, env: Mapping[str, Any]) -> Any:
-    """Evaluate `text` with the names in `env`."""
+    """Evaluate `text` with the names in `env` (outside a spec's work budget, within one of its own)."""
+    if _BUDGET.get() is None:
+        with work_budget(limits.MAX_EXPR_WORK):
+            return evaluate(text, env)
     tree = parse(text)
     try:
         return _Eval(env).visit(tree.body)
@@ -263,6 +188,7 @@ def _check_size(value):
 class _Eval:
     def __init__(self, env: Mapping[str, Any]):
         self.env = env
+        self._iterations = 0
 
     def visit(self, node):
         return _check_size(getattr(self, "visit_" + type(node).__name__)(node))
@@ -334,3 +260,49 @@ class _Eval:
 
     def visit_Call(self, node):
         return FUNCTIONS[node.func.id](*[self.visit(a) for a in node.args])
+
+    def visit_ListComp(self, node):
+        result, items = [], [0]
+        self._generate(node, 0, result, items)
+        return result
+
+    def _generate(self, node, k: int, result: list, items: list) -> None:
+        """The elements of generator `k` onwards; each iteration's names hide the enclosing ones only inside."""
+        if k == len(node.generators):
+            value = self.visit(node.elt)
+            items[0] += 1 + (_items(value) if isinstance(value, (list, tuple, str)) else 0)
+            if items[0] > limits.MAX_LIST_LEN:   # before the list grows further
+                raise ExprError(f"the result has more than {limits.MAX_LIST_LEN} items (the limit)")
+            result.append(value)
+            return
+        generator = node.generators[k]
+        seq = self.visit(generator.iter)
+        if not isinstance(seq, list):
+            raise ExprError(f"a comprehension runs over a list, found {reprlib.repr(seq)}",
+                            hint="range(n) counts 0 .. n-1")
+        outer = self.env
+        self.env = local = dict(outer)       # a flat copy: lookups stay one dict access
+        try:
+            for element in seq:
+                self._iterations += 1
+                if self._iterations > limits.MAX_COMPREHENSION_ITERATIONS:
+                    raise ExprError(f"the comprehensions run more than {limits.MAX_COMPREHENSION_ITERATIONS:,} "
+                                    "iterations (the limit for one expression)")
+                _charge(1)                                   # the element read
+                _bind(generator.target, element, local)
+                if all(self.visit(condition) for condition in generator.ifs):
+                    self._generate(node, k + 1, result, items)
+        finally:
+            self.env = outer
+
+
+def _bind(target: ast.AST, value, bound: dict) -> None:
+    """Bind a comprehension's target (a name, or names to destructure a list into) in `bound`."""
+    if isinstance(target, ast.Name):
+        bound[target.id] = value
+        return
+    if not isinstance(value, list) or len(value) != len(target.elts):
+        raise ExprError(f"cannot unpack {reprlib.repr(value)} into {ast.unparse(target)}",
+                        hint=f"each item must have {len(target.elts)} values")
+    for element, item in zip(target.elts, value):
+        _bind(element, item, bound)

@@ -8,6 +8,7 @@ exists (in the registry, the file or its own imports).
 from __future__ import annotations
 
 from .errors import Collector, did_you_mean, error
+from .expand.blocks import blocks_named_like_ops
 from .expand.context import CONTROL, GROUPS, RESERVED
 from .loader import PMap
 from .ops import REGISTRY
@@ -24,6 +25,8 @@ def check(doc: PMap) -> list[str]:
     validate_structure(doc)
     blocks = doc["blocks"]
     errors = Collector()
+    for problem in blocks_named_like_ops(blocks):
+        errors.add(problem)
     for name, block in blocks.items():
         where = f"blocks.{name}"
         for key, raw in (block.get("params") or PMap()).items():

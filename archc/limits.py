@@ -13,6 +13,7 @@ MAX_EXPR_CHARS = 1_000
 MAX_EXPR_NODES = 200  # AST nodes in one expression
 MAX_INT_BITS = 64  # integer results beyond this are refused
 MAX_LIST_LEN = 10_000  # list values built by an expression
+MAX_COMPREHENSION_ITERATIONS = 100_000  # iterations of all list comprehensions in one expression
 MAX_EXPR_WORK = 3_000_000  # all expressions of one spec: values built or read, their items counted
 MAX_ERRORS = 50  # errors reported for one spec; the rest are counted ("... and N more")
 MAX_PARAMS = 10_000_000_000  # parameters of a whole model (overridable)

@@ -8,7 +8,7 @@ from .common import Config, Failed, Job, Section, Table, Target, fmt_ratio, fmt_
 from .references import torchvision_model
 
 SPECS = ["resnet18", "resnet50", "densenet121", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0",
-         "convnext_tiny", "vit_b_16", "swin_t"]
+         "regnet_y_400mf", "convnext_tiny", "vit_b_16", "swin_t"]
 QUICK_SPECS = ["resnet18", "googlenet"]
 GOAL = 1.1
 

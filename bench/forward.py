@@ -13,6 +13,7 @@ CASES = [
     ("googlenet", 1, False), ("densenet121", 1, False), ("vgg16", 1, False),
     ("mobilenet_v3_large", 1, False), ("mobilenet_v3_large", 32, True),
     ("efficientnet_b0", 1, False), ("efficientnet_b0", 32, True),
+    ("regnet_y_400mf", 1, False), ("regnet_y_400mf", 32, True),
     ("convnext_tiny", 1, True), ("vit_b_16", 1, True), ("swin_t", 1, True),
 ]
 QUICK_CASES = [("lenet5", 1, True), ("resnet18", 1, False), ("resnet50", 8, False)]

@@ -15,20 +15,17 @@ TORCHVISION: dict[str, tuple[str, dict]] = {
     **{f"densenet{d}": (f"densenet{d}", {}) for d in (121, 161, 169, 201)},
     "mobilenet_v3_large": ("mobilenet_v3_large", {}),
     "efficientnet_b0": ("efficientnet_b0", {}),
+    "regnet_y_400mf": ("regnet_y_400mf", {}),
     **{name: (name, {}) for name in ("convnext_tiny", "vit_b_16", "swin_t")},
 }
 
 
-def torchvision_model(spec: str, device: str | None = None):
-    """torchvision's model for `spec` (weights=None, default init; `device="meta"`: structure only)."""
-    import torch
+def torchvision_model(spec: str):
+    """torchvision's model for `spec` (weights=None, its default init), on the CPU."""
     import torchvision.models as tvm
 
     name, kwargs = TORCHVISION[spec]
-    if device is None:
-        return getattr(tvm, name)(weights=None, **kwargs)
-    with torch.device(device):
-        return getattr(tvm, name)(weights=None, **kwargs)
+    return getattr(tvm, name)(weights=None, **kwargs)
 
 
 def handwritten_lenet5():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def in_process(spec: str, repeats: int) -> dict:
 
         size = (1, *graph.input_shape)
         model = torchvision_model(spec).eval()
-        meta = torchvision_model(spec, device="meta").eval()
+        # moved, not built there: torchvision's RegNet builders read their stage table back from tensors
+        meta = copy.deepcopy(model).to("meta")
         meta_input = torch.empty(size, device="meta")
 
         def meta_forward():

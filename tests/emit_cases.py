@@ -4,7 +4,8 @@ the model class of an emitted file.
 Small inputs and widths where the spec has params for them (the block counts stay those of the
 spec), so that building, emitting and running all of them stays fast: ResNet-style stages of 4-32
 channels, ConvNeXt dims 8-64, ViTs with 16-wide tokens at 28-64 pixels, Swins at 64x64 with 2x2
-windows and 8-wide embeddings, MaxViT with 2x2 partitions, EfficientNets at a tenth of their width.
+windows and 8-wide embeddings, MaxViT with 2x2 partitions, EfficientNets at a tenth of their width,
+RegNets from w_0 = 8.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _SWIN = {"embed_dim": 8, "num_heads": [1, 2, 2, 4], "window": 2, **_C10}  # maps
 _MAXVIT = {"stem_channels": 8, "block_channels": [8, 16, 32, 64], "head_dim": 8, "partition_size": 2, **_C10}
 _EFFICIENTNETS = ("efficientnet", *(f"efficientnet_b{k}" for k in range(8)),
                   *(f"efficientnet_v2_{s}" for s in "sml"))
+_REGNET = {"w_0": 8, "w_a": 8.0, **_C10}  # narrow; each member's depth, w_m, group width and SE stay
+_REGNETS = ("regnet", *(f"regnet_x_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+            *(f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")))
 _MOBILE = ("mnasnet", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "mobilenet_v2", "mobilenet_v3_large",
            "mobilenet_v3_small", "shufflenet_v2", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
            "shufflenet_v2_x2_0")
@@ -81,6 +85,7 @@ CASES = {
     "vit_h_14": ({**_VIT, "image_size": 28}, [3, 28, 28]),
     "wide_resnet50_2": ({"stages": _stages([3, 4, 6, 3]), **_C10}, [3, 32, 32]),
     "wide_resnet101_2": ({"stages": _stages([3, 4, 23, 3]), **_C10}, [3, 32, 32]),
+    **{n: (_REGNET, [3, 32, 32]) for n in _REGNETS},
 }
 
 

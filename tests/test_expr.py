@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,6 +63,26 @@ def test_comparisons_booleans_and_conditionals(text, expected):
     assert evaluate(text, ENV) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("[2 * x for x in c2]", [192, 256]),
+    ("[x for x in range(6) if x % 2 if x > 1]", [3, 5]),
+    ("[w * n for w, n in stages]", [128, 256]),
+    ("[[w, n] for [w, n] in stages if w > 100]", [[128, 2]]),
+    ("[i + 10 * j for i in range(3) for j in range(i)]", [1, 2, 12]),
+    ("[[j for j in range(i)] for i in range(3)]", [[], [0], [0, 1]]),
+    ("[i for i in range(2)] + [i]", [0, 1, 1]),            # the loop's i shadows the env's, only inside
+    ("[c + w for (w, n), c in zip(stages, c2)]", [160, 256]),
+    ("[x for x in []]", []),
+    ("runs([8, 8, 16, 16, 16, 8])", [[8, 2], [16, 3], [8, 1]]),
+    ("runs([])", []),
+    ("[w for w, n in runs([1, 1, 2])]", [1, 2]),
+    ("zip(c2, [1, 2, 3])", [[96, 1], [128, 2]]),
+    ("zip()", []),
+])
+def test_comprehensions_runs_and_zip(text, expected):
+    assert evaluate(text, ENV) == expected
+
+
 def test_name_templates():
     assert render_template("denselayer{j + 1}", ENV) == "denselayer1"
     assert render_template("layer{i + 1}_{c2[0]}", ENV) == "layer2_96"
@@ -78,7 +100,16 @@ def test_name_templates():
     ("c2[0](1)", "cannot call 'this'", None),
     ("max(c2, key=abs)", "keyword arguments are not allowed", None),
     ("lambda: 1", "'Lambda' is not allowed", "allowed: arithmetic"),
-    ("[x for x in c2]", "'ListComp' is not allowed", None),
+    ("sum(x for x in c2)", "'GeneratorExp' is not allowed", "[f(x) for x in xs if c]"),
+    ("{x for x in c2}", "'SetComp' is not allowed", None),
+    ("[1 for c2[0] in stages]", "a comprehension's 'for' binds names", "found 'c2[0]'"),
+    ("[x for x in c]", "a comprehension runs over a list, found 7", "range(n)"),
+    ("[a for a, b in c2]", r"cannot unpack 96 into \(a, b\)", "2 values"),
+    ("[0 for i in range(10000) for j in range(2)]", "the result has more than 10000 items", None),
+    ("[range(4000) for i in range(3)]", "the result has more than 10000 items", None),
+    ("[0 for i in range(1000) for j in range(1000) if j < 0]", "more than 100,000 iterations", None),
+    ("runs(c)", "runs\\(\\) takes a list, found 7", None),
+    ("zip(c2, c)", "zip\\(\\) takes lists", None),
     ("{x: 1 for x in c2}", "'DictComp' is not allowed", None),
     ("{1: 2}", "'Dict' is not allowed", None),
     ("f'{c}'", "'JoinedStr' is not allowed", None),
@@ -138,3 +169,61 @@ def test_integer_arithmetic_equals_python(text):
             evaluate(text, {})
         return
     assert evaluate(text, {}) == expected
+
+
+# -- property: comprehensions, runs and zip agree with Python -------------------------------------
+
+def terms(names):
+    """Small integer expressions over `names`."""
+    leaf = st.one_of(st.sampled_from(names), st.integers(-9, 9).map(lambda n: f"({n})"))
+    return st.recursive(leaf, lambda sub: st.one_of(
+        st.tuples(sub, st.sampled_from(["+", "-", "*", "%", "<", "=="]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(sub, sub).map(lambda t: f"max({t[0]}, {t[1]})")), max_leaves=6)
+
+
+@st.composite
+def comprehensions(draw):
+    """[element for x in xs (if cond) (for y in range(..) | ys (if cond))], elements and conditions over x, y."""
+    second = draw(st.sampled_from(["", " for y in ys", " for y in range(abs(x) % 4)", " for y in [x, 2 * x]"]))
+    names = ["x", "y"] if second else ["x"]
+    first_if = draw(st.one_of(st.just(""), terms(["x"]).map(lambda t: f" if {t}")))
+    second_if = draw(st.one_of(st.just(""), terms(names).map(lambda t: f" if {t}"))) if second else ""
+    element = draw(st.one_of(terms(names), st.tuples(terms(names), terms(names)).map(lambda t: f"[{t[0]}, {t[1]}]")))
+    return f"[{element} for x in xs{first_if}{second}{second_if}]"
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(comprehensions(), st.lists(st.integers(-30, 30), max_size=12), st.lists(st.integers(-5, 5), max_size=4))
+def test_comprehensions_equal_python(text, xs, ys):
+    env = {"xs": xs, "ys": ys}
+    try:
+        expected = eval(text, {"max": max, "abs": abs, "range": range, **env})  # the reference: Python itself
+    except ZeroDivisionError:
+        with pytest.raises(ExprError, match="division by zero"):
+            evaluate(text, env)
+        return
+    assert evaluate(text, env) == expected
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 3), max_size=20), st.lists(st.integers(0, 3), max_size=20))
+def test_runs_and_zip_equal_python(items, others):
+    runs = evaluate("runs(items)", {"items": items})
+    assert runs == [[value, len(list(group))] for value, group in itertools.groupby(items)]
+    assert evaluate("sum([[w] * n for w, n in runs(items)], [])", {"items": items}) == items   # runs inverts
+    assert all(a[0] != b[0] for a, b in itertools.pairwise(runs))                                  # maximal runs
+    assert evaluate("zip(a, b)", {"a": items, "b": others}) == [list(p) for p in zip(items, others)]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.integers(1, 200), st.integers(1, 200), st.integers(0, 3))
+def test_comprehension_sizes_are_bounded(n, m, depth):
+    """Whatever the sizes, a comprehension either gives Python's list or is refused by a limit, never slower."""
+    inner = "0" if depth == 0 else "[0] * " + str(10 ** depth)
+    text = f"[{inner} for i in range({n}) for j in range({m})]"
+    size = n * m * (1 + (10 ** depth if depth else 0))
+    if size <= limits.MAX_LIST_LEN:
+        assert len(evaluate(text, {})) == n * m
+    else:
+        with pytest.raises(ExprError, match="more than 10000 items"):
+            evaluate(text, {})

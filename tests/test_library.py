@@ -51,3 +51,10 @@ def test_a_library_with_a_structural_error_fails_at_the_schema(write_spec, capsy
     spec = write_spec("blocks:\n  b:\n    layers: [conv: {out: 4, kernel: 3, strde: 2}]\n", "lib.yaml")
     assert run(["validate", str(spec)]) == 1
     assert "unknown key 'strde'" in capsys.readouterr().err
+
+
+def test_a_library_block_named_like_an_op_is_an_error(write_spec, capsys):
+    spec = write_spec("blocks:\n  ok: {layers: [relu]}\n  relu:\n    layers: [conv: {out: 4, kernel: 1}]\n", "lib.yaml")
+    assert run(["validate", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert f"{spec}:3:3: error: block 'relu' has the name of an op" in err and "1 error(s)" in err

@@ -24,7 +24,8 @@ import archc
 
 ALL = sorted(p.stem for p in SPECS.glob("*.yaml"))
 SLOW = {"densenet", "densenet161", "densenet169", "densenet201", "densenet_bc_100", "resnet101", "resnet152",
-        "vgg", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+        "vgg", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+        *(f"regnet_{kind}_{size}" for kind in "xy" for size in ("8gf", "16gf", "32gf")), "regnet_y_128gf"}
 BATCHES = (2, 3)  # batch norm in train mode needs more than one value per channel
 BUILD_LIMIT = 150_000_000  # parameters
 

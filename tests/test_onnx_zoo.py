@@ -15,7 +15,7 @@ everywhere: they leave ResNet-101/152's residual streams so ill-conditioned that
 logits are 2e-4 of their scale away from float64, beyond the parity tolerance.)
 
 Inputs: small where the architecture allows it (adaptive pooling before the classifier):
-torchvision-style AlexNet, VGG, ResNet, DenseNet and GoogLeNet at 64x64, the paper AlexNet and NiN
+torchvision-style AlexNet, VGG, ResNet, DenseNet, GoogLeNet and RegNet at 64x64, the paper AlexNet and NiN
 at 67x67 (the smallest their fixed pools accept); the others at their own input size. Every spec
 runs, the large ones marked slow (they still run in CI: `slow` is only a marker).
 
@@ -48,7 +48,7 @@ from conftest import SPECS
 
 torch.set_num_threads(1)
 
-TORCHVISION_STYLE = re.compile(r"alexnet|alexnet_finetune|googlenet|vgg\d*(_bn)?|resnet\d*|densenet\d*|convnext\w*")
+TORCHVISION_STYLE = re.compile(r"alexnet|alexnet_finetune|googlenet|vgg\d*(_bn)?|resnet\d*|densenet\d*|convnext\w*|regnet")
 SMALL = {"vgg_small": (1, 64, 64), "alexnet_paper": (3, 67, 67), "nin": (1, 67, 67)}
 # ViTs: a small image needs a matching position embedding (image_size); the large ones with fewer layers.
 VIT_PARAMS = {"vit": {"image_size": 32}, "vit_b_16": {"image_size": 32}, "vit_b_32": {"image_size": 64},

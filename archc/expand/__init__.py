@@ -19,7 +19,7 @@ from ..ir import INPUT, Graph, Node, Output, Scope
 from ..loader import PMap
 from ..ops import REGISTRY, Shape
 from ..params import ParamType
-from .blocks import Blocks
+from .blocks import Blocks, blocks_named_like_ops
 from .context import CONTROL, GROUPS, Ctx, Flow, ScopeState, shape_env, single_item
 from .control import Control
 from .groups import Groups
@@ -43,6 +43,8 @@ class Expander(Values, Ops, Groups, Blocks, Control):
         self.steps = 0
 
     def run(self, input_shape: Shape) -> Graph:
+        for problem in blocks_named_like_ops(self.blocks):
+            self.errors.add(problem)
         root = ScopeState("")
         start = Flow(INPUT, input_shape)
         with work_budget(limits.MAX_EXPR_WORK):  # all expressions of the spec together

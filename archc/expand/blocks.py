@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from ..errors import SpecError, did_you_mean, error
 from ..loader import PMap
-from ..ops import REQUIRED
+from ..ops import REGISTRY, REQUIRED
 from ..params import check_param_names, check_value, parse_param
 from .context import RESERVED, Ctx, Flow, shape_env
+
+
+def blocks_named_like_ops(blocks: PMap) -> list[SpecError]:
+    """A block named like an op is never used (items of that name are the op): one error per such block."""
+    return [error(f"block '{name}' has the name of an op, so items named '{name}' would use the op",
+                  blocks.span_of(name, key_only=True), f"blocks.{name}", "rename the block")
+            for name in blocks if name in REGISTRY]
 
 
 class Blocks:
