@@ -142,6 +142,18 @@ def test_hostile_spec_is_refused_with_a_location_in_bounded_time(name, text, lin
     assert not list(tmp_path.iterdir())
 
 
+def test_a_loop_of_the_most_merges_allowed_expands_in_linear_time():
+    """Found by the long fuzz: each unnamed merge searched its id from `add`, `add_2`, ... (n^2 / 2
+    steps for n merges: 50 million for a 10,000-step loop, about 45 s)."""
+    text = (f"name: many\ninput: [4, 8, 8]\nlayers:\n  - for: i\n    in: {limits.MAX_LOOP_ITERATIONS}\n"
+            "    do: [{add: {_a: [], _b: []}}]\n")
+    start = time.monotonic()
+    graph = archc.analyze(archc.Source.text(text))
+    assert time.monotonic() - start < 15
+    ids = [node.id for node in graph.nodes]
+    assert ids[:3] == ["add", "add_2", "add_3"] and ids[-1] == f"add_{limits.MAX_LOOP_ITERATIONS}"
+
+
 def test_the_parameter_limit_can_be_raised_or_lowered():
     graph = archc.analyze(ABSURD, max_params=30_000_000_000)  # static: nothing is allocated
     assert graph.total_params == 3072 * 200000 + 200000 + 200000 * 100000 + 100000

@@ -34,6 +34,7 @@ class ScopeState:
         self.path = path
         self.names: dict[str, Span | None] = {}  # name -> where it was given
         self.counter = 0
+        self.suffixes: dict[str, int] = {}  # merge name -> the last suffix functional_id gave it
 
     def join(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -53,10 +54,14 @@ class ScopeState:
         return name
 
     def functional_id(self, base: str) -> str:
-        name, k = base, 1
+        """`base`, else the first free `base_2`, `base_3`, ... (searched from the last one given: names are
+        never released, so a loop of n merges costs n steps, not n^2 / 2)."""
+        k = self.suffixes.get(base, 1)
+        name = base if k == 1 else f"{base}_{k}"
         while name in self.names:
             k += 1
             name = f"{base}_{k}"
+        self.suffixes[base] = k
         self.names[name] = None
         return self.join(name)
 
