@@ -9,21 +9,30 @@ two samples of its size. A rule missing from a spec changes a tensor's distribut
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
-from torchvision.models import convnext, maxvit, swin_transformer, vision_transformer
+import yaml
+from conftest import SPECS
 from test_zoo_static import spec
+from torchvision.models import convnext, maxvit, swin_transformer, vision_transformer
 
 import archc
 
 Z = 5.0  # standard errors allowed
 
 
-def _reference(make, seed: int) -> dict:
-    torch.manual_seed(seed)
-    return make().state_dict()
+@functools.cache
+def _references(name: str) -> tuple[dict, dict]:
+    """torchvision's state_dict of the case `name` under seeds 0 and 1."""
+    make = CASES[name][-1]
+    dicts = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        dicts.append(make().state_dict())
+    return dicts[0], dicts[1]
 
 
 def _moments(x: torch.Tensor) -> tuple[float, float, float]:
@@ -32,16 +41,16 @@ def _moments(x: torch.Tensor) -> tuple[float, float, float]:
     return mean, std, ((x - mean).abs() < std).double().mean().item()
 
 
-def distribution_mismatches(ours: dict, make) -> list[str]:
-    """The tensors of the state_dict `ours` whose values could not come from torchvision's `make()`."""
-    theirs, again = _reference(make, 0), _reference(make, 1)
+def distribution_mismatches(ours: dict, name: str) -> list[str]:
+    """The tensors of the state_dict `ours` whose values could not come from torchvision's case `name`."""
+    theirs, again = _references(name)
     assert ours.keys() == theirs.keys()
     bad = []
     for key, ref in theirs.items():
         mine = ours[key]
         if mine.shape != ref.shape or mine.dtype != ref.dtype:
             bad.append(f"{key}: {tuple(mine.shape)} {mine.dtype} vs {tuple(ref.shape)} {ref.dtype}")
-        elif torch.equal(ref, again[key]):                                 # deterministic: constant or index
+        elif torch.equal(ref, again[key]):                              # deterministic: constant or index
             if not torch.equal(mine, ref):
                 bad.append(f"{key}: not torchvision's fixed values")
         else:
@@ -84,18 +93,44 @@ def _convnext():
     return convnext.ConvNeXt(setting, stochastic_depth_prob=0.1, num_classes=CONVNEXT["num_classes"])
 
 
+# spec -> (its base spec and the params that make it the spec, small params, input shape, torchvision's model)
 CASES = {
-    "swin_t": ({**SWIN}, None, _swin(1, 7)),
-    "swin_v2_t": ({**SWIN}, None, _swin(2, 8)),
-    "maxvit_t": (MAXVIT, None, lambda: maxvit.MaxVit(input_size=(224, 224), partition_size=7,
-                                                     stochastic_depth_prob=0.2, **MAXVIT)),
-    "vit_b_16": (VIT, (3, 32, 32), lambda: vision_transformer.VisionTransformer(patch_size=16, **VIT)),
-    "convnext_tiny": (CONVNEXT, None, _convnext),
+    "swin_t": ("swin", {}, SWIN, None, _swin(1, 7)),
+    "swin_v2_t": ("swin", {"version": 2, "window": 8}, SWIN, (3, 256, 256), _swin(2, 8)),
+    "maxvit_t": ("maxvit_t", {}, MAXVIT, None, lambda: maxvit.MaxVit(input_size=(224, 224), partition_size=7,
+                                                                     stochastic_depth_prob=0.2, **MAXVIT)),
+    "vit_b_16": ("vit", {}, VIT, (3, 32, 32), lambda: vision_transformer.VisionTransformer(patch_size=16, **VIT)),
+    "convnext_tiny": ("convnext", {}, CONVNEXT, None, _convnext),
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_tensor_is_distributed_as_torchvision_initialises_it(name):
-    params, input_shape, make = CASES[name]
+    _, _, params, input_shape, _ = CASES[name]
     ours = archc.build(spec(name), input_shape=input_shape, seed=0, **params).state_dict()
-    assert distribution_mismatches(ours, make) == []
+    assert distribution_mismatches(ours, name) == []
+
+
+def _rules(name: str) -> list[tuple[str, str]]:
+    """Every (key, tensor) rule of the `init:` section of the case's base spec that its layers use."""
+    base, _, params, input_shape, _ = CASES[name]
+    graph = archc.analyze(spec(name), params, input_shape)
+    having = {t for node in graph.nodes if node.spec.init for t in node.spec.init.of(node.attrs)}
+    section = yaml.safe_load((SPECS / f"{base}.yaml").read_text())["init"]
+    return [(key, tensor) for key, raw in section.items()
+            for tensor in (raw if isinstance(raw, dict) else ["weight"]) if tensor in having]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, key, tensor", [(name, *rule) for name in CASES for rule in _rules(name)])
+def test_each_rule_is_needed(name, key, tensor):
+    """Without any one of its rules, a spec builds a tensor that the comparison tells from torchvision's."""
+    base, fixed, params, input_shape, _ = CASES[name]
+    doc = yaml.safe_load((SPECS / f"{base}.yaml").read_text())
+    rule = doc["init"][key]
+    if isinstance(rule, dict) and len(rule) > 1:
+        del rule[tensor]
+    else:
+        del doc["init"][key]
+    ours = archc.build(doc, input_shape=input_shape, seed=0, **fixed, **params).state_dict()
+    assert distribution_mismatches(ours, name) != []
