@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 from conftest import SPECS
+from test_emit_python import emitted_class
 from test_zoo_static import spec
 from torchvision.models import convnext, maxvit, swin_transformer, vision_transformer
 
@@ -109,6 +110,15 @@ def test_every_tensor_is_distributed_as_torchvision_initialises_it(name):
     _, _, params, input_shape, _ = CASES[name]
     ours = archc.build(spec(name), input_shape=input_shape, seed=0, **params).state_dict()
     assert distribution_mismatches(ours, name) == []
+
+
+@pytest.mark.parametrize("name, flat", [("swin_t", False), ("swin_v2_t", False), ("swin_v2_t", True),
+                                        ("maxvit_t", False), ("maxvit_t", True)])
+def test_the_emitted_source_initialises_as_torchvision(name, flat):
+    _, _, params, input_shape, _ = CASES[name]
+    model = emitted_class(archc.emit_python(spec(name), input_shape=input_shape, flat=flat, **params))
+    torch.manual_seed(0)
+    assert distribution_mismatches(model().state_dict(), name) == []
 
 
 def _rules(name: str) -> list[tuple[str, str]]:
