@@ -110,7 +110,7 @@ def check(graph, section, spans) -> None:
             if not matched:
                 raise error(f"init: '{key}' is neither an op kind nor the path of a layer with parameters",
                             spans(key), f"init.{key}", _path_hint(graph, key))
-            tensors = {t for n in matched for t in n.spec.init.tensors}
+            tensors = {t for n in matched for t in n.spec.init.of(n.attrs)}
         unknown = [t for t in tensor_rules(raw) if t not in tensors]
         if unknown:
             raise error(f"init: '{key}' has no tensor '{unknown[0]}'", spans(key), f"init.{key}.{unknown[0]}",
@@ -182,7 +182,8 @@ def resolve(graph) -> None:
         op = REGISTRY.get(key)
         rules = tensor_rules(raw)
         for node in _selected(graph, key, op):
-            node.init = {**node.init, **{t: r for t, r in rules.items() if t in node.spec.init.tensors}}
+            having = node.spec.init.of(node.attrs)
+            node.init = {**node.init, **{t: r for t, r in rules.items() if t in having}}
             touched[node.id] = node
     for node in touched.values():
         defaults = node.spec.init.defaults

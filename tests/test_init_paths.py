@@ -57,3 +57,36 @@ def test_rules_that_select_nothing_are_located(key, rule, message):
     assert message in diag.message and diag.span.line == 6
     if key == "classifier.fnal":
         assert "classifier.final" in diag.hint
+
+
+MIXED = """name: mixed
+input: [4, 8, 8]
+init:
+  window_attention: {qkv.bias: 0.5, cpb_mlp.0.bias: 2}
+layers:
+  to_channels_last: {permute: {dims: [0, 2, 3, 1]}}
+  v1: {window_attention: {heads: 2, window: 4}}
+  v2: {window_attention: {heads: 2, window: 4, version: 2}}
+"""
+
+
+def test_a_kind_rule_sets_the_tensors_each_layer_has_in_build_and_emitted_source():
+    """Swin v1 layers have no bias MLP: the rule for it sets the v2 layer's and passes the v1 layer by."""
+    namespace: dict = {"__name__": "emitted"}
+    exec(compile(archc.emit_python(MIXED), "<emitted>", "exec"), namespace)  # noqa: S102
+    for model in (archc.build(MIXED, seed=0), namespace["Mixed"]()):
+        assert torch.all(model.v1.qkv.bias == 0.5) and torch.all(model.v2.qkv.bias == 0.5)
+        assert torch.all(model.v2.cpb_mlp[0].bias == 2) and not hasattr(model.v1, "cpb_mlp")
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("v1: {cpb_mlp.0.bias: 0}", "'v1' has no tensor 'cpb_mlp.0.bias'"),
+    ("window_attention: {qkv.wieght: 0}", "'window_attention' has no tensor 'qkv.wieght'"),
+    ("window_attention: {proj.bias: xavier_uniform}", "xavier_uniform cannot initialise 'proj.bias'"),
+])
+def test_rules_for_a_composite_layers_tensors_are_checked_and_located(rule, message):
+    text = MIXED.replace("  window_attention: {qkv.bias: 0.5, cpb_mlp.0.bias: 2}\n", f"  {rule}\n")
+    with pytest.raises(SpecError) as info:
+        archc.analyze(text)
+    (diag,) = info.value.diagnostics
+    assert message in diag.message and diag.span.line == 4

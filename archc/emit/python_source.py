@@ -78,23 +78,31 @@ def _classes(graph: Graph, kind: str) -> str:
 def init_plan(graph: Graph) -> tuple[list, list]:
     """The spec's `init:` as code to write: (module classes, [(tensor, scheme, args)]) for each kind
     rule (a torchvision-style loop over self.modules()), and (module path, tensor, scheme, args) for
-    each path rule."""
+    each path rule, and for a kind rule's tensors that only some of its layers have (Swin v1 and v2)."""
     from ..init import selects, tensor_rules
 
     loops, paths = [], []
     for key, raw in graph.init.items():
         op = REGISTRY.get(key)
         rules = {t: r for t, r in tensor_rules(raw).items() if r[0] != "default"}
-        if op is not None:
+        if op is None:
+            nodes = [n for n in graph.nodes if n.spec.init and selects(key, None, n)]
+        else:
             rules = {t: r for t, r in rules.items() if op.init.defaults.get(t) != r}
-            if rules and any(n.op == key for n in graph.nodes):
-                loops.append((_classes(graph, key), [(t, scheme, args) for t, (scheme, args) in rules.items()]))
-            continue
-        for node in graph.nodes:
-            if node.spec.init and selects(key, None, node):
-                paths.extend((node.module, t, scheme, args) for t, (scheme, args) in rules.items()
-                             if t in node.spec.init.tensors)
+            nodes = [n for n in graph.nodes if n.op == key]
+            common = set.intersection(*(set(op.init.of(n.attrs)) for n in nodes)) if nodes else set()
+            if rules.keys() & common:                       # tensors every layer of the kind has: one loop
+                loops.append((_classes(graph, key), [(t, *r) for t, r in rules.items() if t in common]))
+            rules = {t: r for t, r in rules.items() if t not in common}
+        for node in nodes:
+            having = node.spec.init.of(node.attrs)
+            paths.extend((node.module, t, scheme, args) for t, (scheme, args) in rules.items() if t in having)
     return loops, paths
+
+
+def tensor_access(owner: str, tensor: str) -> str:
+    """The expression of a module's tensor: `owner.fc1.weight`, a numbered child indexed (`owner.cpb_mlp[0].weight`)."""
+    return owner + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in tensor.split("."))
 
 
 def _init_source(writer: _Writer, indent: str) -> list[str]:
@@ -104,10 +112,10 @@ def _init_source(writer: _Writer, indent: str) -> list[str]:
     for k, (classes, rules) in enumerate(loops):
         lines.append(f"{indent}    {'if' if not k else 'elif'} isinstance(module, {classes}):")
         for tensor, scheme, args in rules:
-            lines.append(f"{indent}        if module.{tensor} is not None:")
-            lines.append(f"{indent}            {_init_call(f'module.{tensor}', scheme, args)}")
+            lines.append(f"{indent}        if {tensor_access('module', tensor)} is not None:")
+            lines.append(f"{indent}            {_init_call(tensor_access('module', tensor), scheme, args)}")
     for path, tensor, scheme, args in paths:
-        lines.append(f"{indent}{_init_call(f'{writer.access(path)}.{tensor}', scheme, args)}")
+        lines.append(f"{indent}{_init_call(tensor_access(writer.access(path), tensor), scheme, args)}")
     return lines
 
 

@@ -14,10 +14,20 @@ from ..ir import INPUT
 from ..ops import REGISTRY
 from . import pyformat as pf
 from .classes import BlockClass, Classes
-from .ctors import REQUIRED, Ctor, Expr, Mismatch, holes, same, substitute, tensor_ctor, unify
+from .ctors import (
+    REQUIRED,
+    Ctor,
+    Expr,
+    Mismatch,
+    holes,
+    same,
+    substitute,
+    tensor_ctor,
+    unify,
+)
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import init_plan, model_name
+from .python_source import init_plan, model_name, tensor_access
 from .units import Units, join, relative
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
@@ -260,15 +270,15 @@ def _init_lines(graph, units: Units, paths: list, indent: str) -> list[str]:
         test = f"{'elif' if k else 'if'} isinstance(module, {kinds})"
         if len(rules) == 1:  # one rule: one condition (ruff's SIM102)
             tensor, scheme, args = rules[0]
-            out.append(f"{indent}    {test} and module.{tensor} is not None:")
-            out.extend(pf.lines(_init_call(f"module.{tensor}", scheme, args), indent + "        "))
+            out.append(f"{indent}    {test} and {tensor_access('module', tensor)} is not None:")
+            out.extend(pf.lines(_init_call(tensor_access("module", tensor), scheme, args), indent + "        "))
             continue
         out.append(f"{indent}    {test}:")
         for tensor, scheme, args in rules:
-            out.append(f"{indent}        if module.{tensor} is not None:")
-            out.extend(pf.lines(_init_call(f"module.{tensor}", scheme, args), indent + "            "))
+            out.append(f"{indent}        if {tensor_access('module', tensor)} is not None:")
+            out.extend(pf.lines(_init_call(tensor_access("module", tensor), scheme, args), indent + "            "))
     for path, tensor, scheme, args in paths:
-        out.extend(pf.lines(_init_call(f"{_access(units, path)}.{tensor}", scheme, args), indent))
+        out.extend(pf.lines(_init_call(tensor_access(_access(units, path), tensor), scheme, args), indent))
     return out
 
 

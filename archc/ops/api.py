@@ -98,6 +98,8 @@ class Init:
     class the lowering's Call names). `default_bias`: torch's default init is kaiming_uniform(a=sqrt(5)) on the
     weight and uniform(+-1/sqrt(fan_in)) on the bias (conv, linear), so archc may skip the weight's
     default draw for large layers and redo the bias alone. `vectors`: the tensors of one dimension.
+    `having(attrs)`: where a layer's tensors depend on its attributes (Swin v1's bias table, v2's bias
+    MLP), those of `tensors` that a layer with these attributes has (default: all).
     """
 
     tensors: tuple[str, ...] = ("weight", "bias")
@@ -105,6 +107,11 @@ class Init:
     classes: str = ""
     default_bias: bool = False
     vectors: tuple[str, ...] = ("bias",)  # the 1-d tensors: fan-based schemes (kaiming, xavier) cannot set them
+    having: Callable[[dict], tuple[str, ...]] | None = None
+
+    def of(self, attrs: dict) -> tuple[str, ...]:
+        """The tensors a layer with these attributes has."""
+        return self.tensors if self.having is None else self.having(attrs)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import Call, Draw, Example, Memory, Module, Op, Saved
+from .api import Call, Draw, Example, Init, Memory, Module, Op, Saved
 from .attention import attention_macs
 from .base import Attr, Inferred, ShapeError, expect_rank
 
@@ -76,6 +76,14 @@ def _se_saved(attrs, inputs, output):
     return Saved("means", c), Saved("squeezed", s), Saved("activated", s), Saved("gate", c), Saved("input")
 
 
+_NORMS = ("attn_layer.0.weight", "attn_layer.0.bias", "mlp_layer.0.weight", "mlp_layer.0.bias")
+PARTITION_INIT = Init(  # the module's own: layer norms 1 and 0, MaxViT's bias table; torch's defaults for the linears
+    tensors=_NORMS + ("attn_layer.1.to_qkv.weight", "attn_layer.1.to_qkv.bias", "attn_layer.1.merge.weight",
+                      "attn_layer.1.merge.bias", "attn_layer.1.relative_position_bias_table", "mlp_layer.1.weight",
+                      "mlp_layer.1.bias", "mlp_layer.3.weight", "mlp_layer.3.bias"),
+    defaults={**{t: ("constant", {"val": 1.0 if t.endswith("weight") else 0.0}) for t in _NORMS},
+              "attn_layer.1.relative_position_bias_table": ("trunc_normal", {"std": 0.02})},
+    vectors=_NORMS + ("bias",))
 PARTITION_ATTENTION = Op(
     "partition_attention",
     "MaxViT's block ('window') or grid attention with relative position bias, then an MLP, each residual",
@@ -87,6 +95,7 @@ PARTITION_ATTENTION = Op(
      "mlp_ratio": Attr("pos_int", 4), "p": Attr("prob", 0.0, "stochastic depth of both residual branches"),
      "attention_dropout": Attr("prob", 0.0), "mlp_dropout": Attr("prob", 0.0)},
     lower=Module(_partition_call),
+    init=PARTITION_INIT,
     label=lambda attrs: f"{attrs['kind']} attention {attrs['size']}",
     draw=Draw("#d0e0e3"),
     example=Example({"kind": "grid", "size": 2, "head_dim": 2, "mlp_ratio": 3}, [(8, 4, 4)]),
@@ -98,6 +107,7 @@ SQUEEZE_EXCITATION = Op(
     _se_infer,
     {"squeeze": Attr("pos_int", doc="channels of the squeezed representation")},
     lower=Module(lambda attrs, inputs: Call("archc.nn.maxvit.SqueezeExcitation", (inputs[0][0], attrs["squeeze"]))),
+    init=Init(tensors=("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")),
     label=lambda attrs: f"squeeze-excitation {attrs['squeeze']}",
     example=Example({"squeeze": 2}, [(4, 8, 8)]),
     memory=Memory(_se_saved, scratch=lambda attrs, inputs, output: (Saved("gate", inputs[0][0]),)),

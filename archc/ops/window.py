@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .api import Call, Draw, Example, Memory, Module, Op, Saved
+import math
+
+from .api import Call, Draw, Example, Init, Memory, Module, Op, Saved
 from .attention import attention_macs
 from .base import Attr, Inferred, ShapeError, numel
 from .layout import CHANNELS_LAST, Layout, describe, names_of
@@ -97,6 +99,12 @@ def _window_scratch(attrs, inputs, output):
     return Saved("attention", 3 * maps + 2 * softmax), Saved("bias", heads * n * n, batched=False)
 
 
+_LINEARS = ("qkv.weight", "qkv.bias", "proj.weight", "proj.bias")
+_V1, _V2 = ("relative_position_bias_table",), ("logit_scale", "cpb_mlp.0.weight", "cpb_mlp.0.bias", "cpb_mlp.2.weight")
+WINDOW_INIT = Init(  # the module's own: torchvision's bias table and logit scale; torch's defaults for the linears
+    tensors=_LINEARS + _V1 + _V2, having=lambda attrs: _LINEARS + (_V1 if attrs["version"] == 1 else _V2),
+    defaults={"relative_position_bias_table": ("trunc_normal", {"std": 0.02}),
+              "logit_scale": ("constant", {"val": math.log(10)})})
 WINDOW_ATTENTION = Op(
     "window_attention",
     "multi-head self-attention inside (shifted) windows of a channels-last map (Swin v1, v2)",
@@ -108,6 +116,7 @@ WINDOW_ATTENTION = Op(
      "pad": Attr("bool", False, "pad a map the window does not tile (torchvision's behaviour) instead of refusing it"),
      "attention_dropout": Attr("prob", 0.0), "dropout": Attr("prob", 0.0)},
     lower=Module(_window_call),
+    init=WINDOW_INIT,
     label=lambda attrs: f"window attention {attrs['window'][0]}, {attrs['heads']} heads"
                         + (f", shift {attrs['shift'][0]}" if any(attrs["shift"]) else ""),
     draw=Draw("#d0e0e3"),
