@@ -32,10 +32,17 @@ def _copyable(module: nn.Module) -> bool:
     return type(module) in RESETTABLE
 
 
-def _copy(proto: nn.Module, meta: bool) -> nn.Module:
+def _mutable(proto: nn.Module) -> tuple[str, ...]:
+    """The prototype's attributes that a copy needs its own of (dicts, sets and lists)."""
+    return tuple(key for key, value in vars(proto).items() if isinstance(value, (dict, set, list)))
+
+
+def _copy(proto: nn.Module, mutable: tuple[str, ...], meta: bool) -> nn.Module:
     module = object.__new__(type(proto))
-    module.__dict__.update({key: value.copy() if isinstance(value, (dict, set, list)) else value
-                            for key, value in proto.__dict__.items()})
+    state = module.__dict__
+    state.update(proto.__dict__)
+    for key in mutable:
+        state[key] = state[key].copy()
     device = "meta" if meta else None  # None: torch's default device (meta inside a torch.device("meta") block)
     for name, tensor in proto._parameters.items():  # torch.empty: empty_like on meta is a slow Python ref
         if tensor is not None:
@@ -50,7 +57,8 @@ def _copy(proto: nn.Module, meta: bool) -> nn.Module:
 
 
 _MAX_MADE = 4096  # distinct layers kept (meta modules: no tensor memory); the oldest go first
-_MADE: dict[tuple, nn.Module | None] = {}  # (class, arguments, default dtype) -> prototype (None: not copyable)
+# (class, arguments, default dtype) -> (prototype, its mutable attributes), or None: not copyable
+_MADE: dict[tuple, tuple[nn.Module, tuple[str, ...]] | None] = {}
 
 
 class Prototypes:
@@ -72,10 +80,10 @@ class Prototypes:
                 proto = make()
             if len(_MADE) >= _MAX_MADE:
                 del _MADE[next(iter(_MADE))]
-            _MADE[key] = proto if _copyable(proto) else None
-        proto = _MADE[key]
-        if proto is not None:
-            return _copy(proto, meta)
+            _MADE[key] = (proto, _mutable(proto)) if _copyable(proto) else None
+        made = _MADE[key]
+        if made is not None:
+            return _copy(*made, meta)
         if meta:
             with torch.device("meta"):
                 return make()
