@@ -53,6 +53,19 @@ class PList(list):
         return self.span
 
 
+def copy_tree(value):
+    """A positioned tree whose mappings and lists are new (spans and scalars, immutable, are shared)."""
+    if isinstance(value, PMap):
+        copy = PMap({k: copy_tree(v) for k, v in value.items()}, span=value.span)
+        copy.key_spans, copy.value_spans = dict(value.key_spans), dict(value.value_spans)
+        return copy
+    if isinstance(value, PList):
+        copy = PList([copy_tree(v) for v in value], span=value.span)
+        copy.item_spans = list(value.item_spans)
+        return copy
+    return value
+
+
 def span_of_node(file: str, node: yaml.Node, text: str = "") -> Span:
     start, end = node.start_mark, node.end_mark
     if end.line == start.line:

@@ -357,3 +357,15 @@ def test_copies_share_nothing_mutable():
     meta = archc.emit.build.build_from_graph(archc.analyze(PROTOTYPE_SPEC), {}, device="meta")
     assert all(p.is_meta for p in meta.parameters()) and sum(p.numel() for p in meta.parameters()) == \
         sum(p.numel() for p in model.parameters())
+
+
+def test_prototypes_kept_between_builds_follow_the_default_dtype():
+    assert archc.build(PROTOTYPE_SPEC, seed=0)[0].weight.dtype == torch.float32
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = archc.build(PROTOTYPE_SPEC, seed=0)
+    finally:
+        torch.set_default_dtype(previous)
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+    assert torch.nn.Conv2d(4, 4, 3).weight.dtype == torch.float32

@@ -229,3 +229,19 @@ def test_extends_in_yaml_text_and_dicts_is_resolved_from_the_current_folder(monk
     assert sum(n.params for n in text.nodes) == sum(n.params for n in reference.nodes)
     with pytest.raises(SpecError, match="no such file"):
         archc.analyze("extends: missing.yaml\n")
+
+
+def test_a_file_loaded_again_is_its_current_text_and_a_fresh_tree(tmp_path):
+    path = tmp_path / "base.yaml"
+    path.write_text("name: a\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nname: b\n")
+    first = load_spec(str(child))
+    first["layers"][0]["conv"]["out"] = 99       # a caller editing its copy
+    first["layers"].append("relu")
+    second = load_spec(str(child))
+    assert second["layers"] == [{"conv": {"out": 4, "kernel": 3}}] and second["name"] == "b"
+    assert second["layers"].span_of(0) == Span(str(path), 4, 5, 25)
+    path.write_text("name: a\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 6, kernel: 3}\n")  # edited: read again
+    assert load_spec(str(child))["layers"][0]["conv"]["out"] == 6
+    assert archc.analyze(str(child)).total_params == 6 * 3 * 9 + 6

@@ -7,13 +7,17 @@ fresh tensors. In a real build those are allocated empty and `reset_parameters()
 constructor would (the same calls in the same order, so seeded builds draw the same weights); so
 only classes whose constructor is exactly "allocate, then reset_parameters()" are copied with their
 parameters (convolutions, linear, batch norm), besides any class with no parameters or buffers.
-Prototypes are made on the meta device, which draws no random numbers.
+Prototypes are made on the meta device, which draws no random numbers, and kept for the process
+(`_MADE`, bounded): making one costs ~0.3 ms (a constructor under `torch.device("meta")`), and a
+MobileNet or RegNet has 40-60 distinct layers, so a second build of a spec copies them all.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .lowering import resolve
 
 # Exactly these classes (not subclasses, whose constructors may do more): "allocate, then reset_parameters()".
 RESETTABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
@@ -28,10 +32,17 @@ def _copyable(module: nn.Module) -> bool:
     return type(module) in RESETTABLE
 
 
-def _copy(proto: nn.Module, meta: bool) -> nn.Module:
+def _mutable(proto: nn.Module) -> tuple[str, ...]:
+    """The prototype's attributes that a copy needs its own of (dicts, sets and lists)."""
+    return tuple(key for key, value in vars(proto).items() if isinstance(value, (dict, set, list)))
+
+
+def _copy(proto: nn.Module, mutable: tuple[str, ...], meta: bool) -> nn.Module:
     module = object.__new__(type(proto))
-    module.__dict__.update({key: value.copy() if isinstance(value, (dict, set, list)) else value
-                            for key, value in proto.__dict__.items()})
+    state = module.__dict__
+    state.update(proto.__dict__)
+    for key in mutable:
+        state[key] = state[key].copy()
     device = "meta" if meta else None  # None: torch's default device (meta inside a torch.device("meta") block)
     for name, tensor in proto._parameters.items():  # torch.empty: empty_like on meta is a slow Python ref
         if tensor is not None:
@@ -45,6 +56,11 @@ def _copy(proto: nn.Module, meta: bool) -> nn.Module:
     return module
 
 
+_MAX_MADE = 4096  # distinct layers kept (meta modules: no tensor memory); the oldest go first
+# (class, arguments, default dtype) -> (prototype, its mutable attributes), or None: not copyable
+_MADE: dict[tuple, tuple[nn.Module, tuple[str, ...]] | None] = {}
+
+
 class Prototypes:
     """Makes each layer as a copy of the prototype for its constructor call (built-in ops only).
 
@@ -53,19 +69,21 @@ class Prototypes:
 
     def __init__(self, meta: bool = False):
         self.meta = meta
-        self.made: dict[str, nn.Module | None] = {}
 
     def module(self, call, make, factory: dict) -> nn.Module:
         """The module `make()` would give for the constructor `call` (`factory`: make's kwargs)."""
         meta = self.meta or factory.get("device") == "meta"
-        key = repr((call.target, call.args, sorted(call.kwargs.items()), sorted(factory.items())))
-        if key not in self.made:
+        key = (resolve(call.target), repr((call.args, sorted(call.kwargs.items()), sorted(factory.items()))),
+               torch.get_default_dtype())
+        if key not in _MADE:
             with torch.device("meta"):
                 proto = make()
-            self.made[key] = proto if _copyable(proto) else None
-        proto = self.made[key]
-        if proto is not None:
-            return _copy(proto, meta)
+            if len(_MADE) >= _MAX_MADE:
+                del _MADE[next(iter(_MADE))]
+            _MADE[key] = (proto, _mutable(proto)) if _copyable(proto) else None
+        made = _MADE[key]
+        if made is not None:
+            return _copy(*made, meta)
         if meta:
             with torch.device("meta"):
                 return make()
