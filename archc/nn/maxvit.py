@@ -23,8 +23,10 @@ class SqueezeExcitation(nn.Module):
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
-        return x * self.scale_activation(scale)
+        # one expression: a local would keep fc2's output alive through the product
+        return x * self.scale_activation(
+            self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        )
 
 
 def offset_index(size: int) -> torch.Tensor:
