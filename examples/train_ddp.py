@@ -264,6 +264,7 @@ def main(argv=None) -> int:
         print0(f"median step {summary['step_s_median'] * 1000:.1f} ms; files in {summary['out']}")
         if args.report and dist.get_rank() == 0:
             args.report.write_text(json.dumps({**summary, "ok": ok}, indent=2))
+        dist.barrier()  # no rank tears gloo down while another still talks to it (it aborts at exit)
     finally:
         dist.destroy_process_group()
     return 0 if ok else 1
