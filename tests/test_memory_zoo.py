@@ -11,9 +11,6 @@ per op and shape, and full-width builds of the whole zoo took over 20 minutes of
 
 from __future__ import annotations
 
-import ctypes
-import gc
-
 import pytest
 import torch
 from conftest import SPECS
@@ -29,14 +26,6 @@ def built(name: str):
     params, shape = CASES[name]
     graph = archc.analyze(SPECS / f"{name}.yaml", params, shape)
     return params, graph.input_shape, archc.build(SPECS / f"{name}.yaml", input_shape=shape, seed=0, **params)
-
-
-@pytest.fixture(autouse=True)
-def _give_memory_back():
-    """Return freed heap pages to the system after each model, so one worker does not grow by each build."""
-    yield
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # At these small widths the static activations of shifted-window and MaxViT attention are a constant
