@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+import archc
 from archc.emit.lowering import apply_function, op_module
 from archc.ops import REGISTRY, ShapeError
 from test_ops_shapes import CASES, any_rank, channels, check, image, resolve, torch_macs
@@ -24,7 +25,7 @@ def test_hard_activations_keep_the_shape(name, shape):
 
 
 @pytest.mark.parametrize("name, cls", [("relu6", nn.ReLU6), ("hardswish", nn.Hardswish),
-                                       ("hardsigmoid", nn.Hardsigmoid)])
+                                       ("hardsigmoid", nn.Hardsigmoid), ("silu", nn.SiLU)])
 def test_hard_activations_are_torchs_and_run_in_place(name, cls):
     module = op_module(REGISTRY[name], {}, [(4, 5, 5)])
     assert type(module) is cls and REGISTRY[name].lower.inplace
@@ -78,6 +79,33 @@ def test_stochastic_depth_draws_what_torchvision_draws(p, mode):
         assert torch.equal(ours.train(training)(x), want)
     assert torch.equal(ours.eval()(x), x)
     assert REGISTRY["stochastic_depth"].infer(attrs, [(3, 4, 4)]).shape == (3, 4, 4)
+
+
+# A residual block whose stochastic depth's input is still needed after it (`relu` may run in place only
+# when it is not: in eval mode stochastic depth returns that very tensor) and one where it is not.
+_THROUGH_DEPTH = """
+name: through_depth
+input: [4, 6, 6]
+layers:
+  - conv: {{name: conv, out: 4, kernel: 3, padding: 1}}
+  - stochastic_depth: {{name: depth, p: 0.5}}
+  - relu: {{name: act}}
+  - add: {{name: out, from: [act, {other}]}}
+"""
+
+
+@pytest.mark.parametrize("other", ["conv", "input"])
+def test_an_in_place_op_after_stochastic_depth_never_overwrites_a_live_tensor(tmp_path, other):
+    spec = tmp_path / "through_depth.yaml"
+    spec.write_text(_THROUGH_DEPTH.format(other=other))
+    model = archc.build(spec, seed=0).eval()
+    x = torch.randn(2, 4, 6, 6)
+    conv = model.conv(x)
+    with torch.no_grad():
+        assert torch.equal(model(x), torch.relu(conv) + (conv if other == "conv" else x))
+    assert model.act.inplace == (other == "input")  # the conv's output dies at the stochastic depth
+    model.train()
+    model(x).sum().backward()  # the in-place relu after x * noise is one autograd allows
 
 
 def test_stochastic_depth_refuses_a_probability_outside_0_1():

@@ -89,24 +89,37 @@ def needed_nodes(graph: Graph) -> tuple[list[Node], set[str]]:
 def inplace_nodes(graph: Graph, order: list[Node] | None = None) -> set[str]:
     """Nodes that may overwrite their first input (ReLU, a residual add), as torchvision's ResNet does.
 
-    Only ops with an in-place form, where that input dies at the node, is not the model's input, has the
-    node's output shape (an add that broadcasts it cannot write into it), and comes from an op whose
-    backward does not need its own output (`inplace_safe`).
+    Only ops with an in-place form, whose first input has the node's output shape (an add that
+    broadcasts it cannot write into it) and may be overwritten there (`_overwritable`).
     `order`: `needed_nodes(graph)[0]`, if already known.
     """
     order = needed_nodes(graph)[0] if order is None else order
     last = _last_uses(graph, order)
+    position = {node.id: k for k, node in enumerate(order)}
     found = set()
     for k, node in enumerate(order):
         source = node.inputs[0]
-        if source == INPUT or last[source] != k:
+        if source == INPUT or graph.by_id[source].shape != node.shape:
             continue
-        producer = graph.by_id[source]
-        if not producer.spec.inplace_safe or producer.shape != node.shape:  # shape: a broadcasting add
-            continue
-        if _inplace_form(node, node.inputs) is not None:
+        if _inplace_form(node, node.inputs) is not None and _overwritable(graph, source, k, last, position):
             found.add(node.id)
     return found
+
+
+def _overwritable(graph: Graph, source: str, k: int, last: dict[str, int], position: dict[str, int]) -> bool:
+    """Whether the node at `k` may write into `source`: it is not the model's input, it dies at `k`, and
+    its op's backward does not need it (`inplace_safe`). An op that returns its input as is in eval mode
+    (stochastic depth) passes the write on, so the same must hold of that input at that op."""
+    while True:
+        if source == INPUT or last[source] != k:
+            return False
+        producer = graph.by_id[source]
+        if not producer.spec.inplace_safe:
+            return False
+        memory = producer.spec.memory
+        if memory is None or not memory.is_view(producer.attrs, False):
+            return True
+        source, k = producer.inputs[0], position[source]
 
 
 def _inplace_form(node: Node, args: list[str]):

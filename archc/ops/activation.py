@@ -28,7 +28,7 @@ OPS = [
     _activation("relu", "ReLU", inplace=True, saved="output"),
     _activation("tanh", "Tanh", saved="output"),
     _activation("sigmoid", "Sigmoid", saved="output"),
-    _activation("silu", "SiLU"),
+    _activation("silu", "SiLU", inplace=True),
     _activation("gelu", "GELU", {"approximate": Attr("choice", "none", choices=("none", "tanh"))},
                 lambda a: {"approximate": a["approximate"]}, example=Example({"approximate": "tanh"}, [(3, 8, 8)])),
     _activation("leaky_relu", "LeakyReLU", {"slope": Attr("float", 0.01, "negative slope")},

@@ -19,7 +19,7 @@ STOCHASTIC_DEPTH = Op(
      "mode": Attr("choice", "row", "row: per sample, batch: the whole batch", ("row", "batch"))},
     lower=Module(lambda attrs, inputs: Call("archc.nn.layers.StochasticDepth", (attrs["p"], attrs["mode"]))),
     label=lambda attrs: f"stochastic depth {attrs['p']:g}",
-    inplace_safe=False,
+    inplace_safe=True,  # x * noise: backward needs the noise, not the product; in eval x passes through
     example=Example({"p": 0.5}, [(4, 8, 8)]),
     memory=Memory(_saved, view=lambda attrs, training: not training or attrs["p"] == 0.0),  # returns x as is
 )
