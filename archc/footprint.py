@@ -206,10 +206,11 @@ def memory_of(graph: Graph, settings: Settings = Settings()) -> MemoryReport:
     peaks = _inference_peaks(graph, order, train_only, inplace, act, settings.device)
     running = order if settings.mode == "train" else [n for n in order if n.id not in train_only]
     rank = rank_state(graph, running, settings.world_size, settings.shard)
+    at_batch = lambda b: b.at(settings.batch)
     layers = [Layer(n.module or n.id, n.label, n.scopes, _total(kept.get(n.id, ()), sizes),
-                    Bytes(rank.params.get(n.id, 0) * act), peaks.get(n.id, ZERO)) for n in order]
+                    Bytes(rank.params.get(n.id, 0) * act), max(peaks.get(n.id, [ZERO]), key=at_batch)) for n in order]
     return MemoryReport(graph, settings, layers, _total(owners, sizes), Bytes(sum(rank.params.values()) * act),
-                        max(recompute, key=lambda b: b.at(settings.batch), default=ZERO), list(peaks.values()),
+                        max(recompute, key=at_batch, default=ZERO), [p for points in peaks.values() for p in points],
                         rank.buckets * act, rank.gathered * act)
 
 
@@ -265,10 +266,26 @@ def _saved_key(node: Node, item, storage: dict, sizes: dict, act: int, device: s
     return key
 
 
+def _points(graph: Graph, node: Node) -> list[tuple]:
+    """The scratch of a node at each point of its forward that may be its peak (see `Memory`)."""
+    scratch = node.spec.memory.scratch
+    if scratch is None:
+        return [()]
+    points = scratch(node.attrs, [graph.shape_of(i) for i in node.inputs], node.shape)
+    return points if isinstance(points, list) else [points]
+
+
+def _total_buffers(items, act: int, device: str) -> Bytes:
+    total = ZERO
+    for item in items:
+        total += Bytes(*_buffer_size(item, act, device))
+    return total
+
+
 def _buffer_size(item, act: int, device: str) -> tuple[int, int]:
     """The (fixed, per-sample) bytes of a buffer an op makes (a `Saved` that names no graph value)."""
     cuda = device == "cuda"
-    width = {"float32": 4, "int64": 8, "act": act, "mask": 1 if cuda else act, "stats": 4 if cuda else act}[item.dtype]
+    width = {"float32": 4, "int64": 8, "bool": 1, "act": act, "mask": 1 if cuda else act, "stats": 4 if cuda else act}[item.dtype]
     n = item.numel * width
     return (0, n) if item.batched else (n, 0)
 
@@ -303,8 +320,9 @@ def _owners(order: list[Node], saved: dict, storage: dict, regions: dict[str, st
 
 
 def _inference_peaks(graph: Graph, order: list[Node], train_only: set[str], inplace: set[str],
-                     act: int, device: str) -> dict[str, Bytes]:
-    """The bytes live while each eval-mode node runs: live values, its new output, its scratch."""
+                     act: int, device: str) -> dict[str, list[Bytes]]:
+    """The bytes live while each eval-mode node runs: live values, its new output and its scratch, at
+    each of the points its scratch names (one for most ops)."""
     storage, sizes = _storages(graph, order, inplace, act, training=False)
     var = assign_variables(graph, order)
     refs = Counter({INPUT: 2})  # the caller's reference and the variable x
@@ -316,12 +334,7 @@ def _inference_peaks(graph: Graph, order: list[Node], train_only: set[str], inpl
             continue
         key = storage[node.id]
         new = sizes[key][1] if refs[key] == 0 else 0
-        scratch = node.spec.memory.scratch
-        fixed = per_sample = 0
-        for item in scratch(node.attrs, [graph.shape_of(i) for i in node.inputs], node.shape) if scratch else ():
-            f, p = _buffer_size(item, act, device)
-            fixed, per_sample = fixed + f, per_sample + p
-        peaks[node.id] = Bytes(fixed, live + new + per_sample)
+        peaks[node.id] = [Bytes(0, live + new) + _total_buffers(point, act, device) for point in _points(graph, node)]
         live += new
         refs[key] += 1
         old, holder[var[node.id]] = holder.get(var[node.id]), node.id

@@ -17,6 +17,7 @@ MAX_COMPREHENSION_ITERATIONS = 100_000  # iterations of all list comprehensions 
 MAX_EXPR_WORK = 3_000_000  # all expressions of one spec: values built or read, their items counted
 MAX_ERRORS = 50  # errors reported for one spec; the rest are counted ("... and N more")
 MAX_PARAMS = 10_000_000_000  # parameters of a whole model (overridable)
+MAX_SAMPLE_ELEMENTS = 2 ** 48  # elements of one value for one sample (1 PiB in float32): beyond any machine
 MAX_EXTENDS_DEPTH = 16
 MAX_SPEC_FILES = 64  # distinct files one spec reads: itself, what it extends and imports
 MAX_REFERENCES = 1_000  # extends/imports entries resolved in one load (each file is read once)

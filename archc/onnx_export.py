@@ -153,6 +153,7 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
     weights: a file saved by `archc build -o`, or a state_dict (else the module built with `seed`).
     options: those of `export_module` (batch, opset, fp16, simplify, check, provider, external_data).
     """
+    from .capacity import room_problem
     from .emit.build import build_from_graph
     from .outputs import check_output, default_output, read_files
     from .pipeline import compile_spec
@@ -164,6 +165,13 @@ def export_onnx(source, path=None, *, params: dict | None = None, input_shape=No
     graph = compiled.graph
     target = Path(path) if path is not None else default_output(compiled.source, graph.name, ".onnx")
     check_output(target, [*read_files(compiled.doc), *([weights] if isinstance(weights, (str, os.PathLike)) else [])])
+    batch = options.get("batch", "dynamic")
+    check = options.get("check", True)
+    problem = room_problem(graph, EXAMPLE_BATCH if batch == "dynamic" else max(int(batch), SECOND_BATCH),
+                           2 if check else 1, "exporting, which runs the model on an example batch"
+                           + (" and ONNX Runtime beside it," if check else ","))
+    if problem:
+        raise ExportFailed(f"nothing written to {target}: {problem}")
     module = build_from_graph(graph, compiled.spec, seed)
     if weights is not None:
         load_weights(module, weights)

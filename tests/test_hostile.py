@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SPECS
 
 import archc
 from archc import limits
@@ -119,6 +120,10 @@ CASES = [
      "the param name True is not a name"),
     ("flow-2-mib", HEAD + "layers: [" + ", ".join(["relu"] * 330_000) + "]\n", 3, 599_956,
      "the document has more than 100,000 YAML nodes"),
+    ("input-2-63", HEAD.replace("[3, 32, 32]", "[1, 9223372036854775812, 4]") + "layers: [relu]\n", 2, 8,
+     "the input has 36,893,488,147,419,103,248 elements per sample"),
+    ("grown-past-2-48", HEAD.replace("[3, 32, 32]", "[1, 65536, 65536]") + "layers: [{conv: {out: 65537, kernel: 1}}]\n",
+     3, 10, "conv '0' makes 281,479,271,677,952 elements per sample"),
 ]
 IDS = [case[0] for case in CASES]
 
@@ -452,6 +457,21 @@ def test_cli_values_that_mean_nothing_are_usage_errors(args, message, tmp_path):
                  tmp_path / "m.onnx" if args[0] == "export" else "0", cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
+
+
+def test_an_export_or_bench_the_machine_cannot_hold_is_refused_before_building(tmp_path, monkeypatch, capsys):
+    import archc.capacity
+    from archc.cli import run
+
+    monkeypatch.setattr(archc.capacity, "available_bytes", lambda: 100_000)  # less than LeNet-5's 62k params
+    spec, out = SPECS / "lenet5.yaml", tmp_path / "l.onnx"
+    assert run(["export", str(spec), "--onnx", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"nothing written to {out}: exporting, which runs the model on an example batch and ONNX Runtime" in err
+    assert "at batch 2, 2 times; see archc memory), but there are 97.7 KiB free" in err and "--input" in err
+    assert run(["bench", str(spec), "--device", "cpu", "--runtime", "torch", "--batch", "64"]) == 1
+    assert "benchmarking, which runs the model at batch 64, needs about" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_graph_too_large_to_render_is_a_clear_error(tmp_path, monkeypatch, capsys):

@@ -64,6 +64,13 @@ OP_SPECS = {
     "relu on the input": ("[4, 8, 8]", "[relu, maxpool: {kernel: 2}, conv: {out: 2, kernel: 1}]"),
     "add, in-place relu": ("[4, 8, 8]", "[add: {a: [conv: {out: 4, kernel: 1}],"
                                         " b: [conv: {out: 4, kernel: 3, padding: 1}]}, relu]"),
+    # window attention's rules name the points of its forward where the eval peak may lie; with one head,
+    # the batched matmuls take views of qkv where they otherwise copy
+    **{f"window attention v{v}, {heads} head(s), window {win}, shift {shift}, {size}x{size}":
+       (f"[6, {size}, {size}]", (f"[conv: {{out: 6, kernel: 1}}, permute: {{dims: [0, 2, 3, 1]}}, window_attention: "
+                                 f"{{heads: {heads}, window: {win}, shift: {shift}, version: {v}, pad: true}}]"))
+       for v, heads, win, shift, size in [(1, 3, 2, 1, 5), (1, 1, 3, 1, 9), (1, 2, 2, 0, 4), (2, 2, 3, 1, 5),
+                                          (2, 1, 2, 0, 8), (2, 3, 2, 1, 6)]},
 }
 
 

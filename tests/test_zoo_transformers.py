@@ -163,6 +163,18 @@ def test_swin_loads_torchvisions_weights_and_computes_the_same(name):
     assert_same_function(model, reference, x)
 
 
+def test_shifted_window_attention_runs_in_bfloat16_as_torchvisions():
+    # the shift mask takes the activations' dtype (a float32 mask made the scores float32, and AV failed)
+    reference = swin_reference("swin_t", 2).eval().to(torch.bfloat16)
+    model = archc.build(spec("swin_t"), input_shape=(3, 64, 64), seed=1, window=2).eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2)).to(torch.bfloat16)
+    with torch.no_grad():
+        out, want = model.to(torch.bfloat16)(x), reference(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, want, rtol=0.02, atol=0.02 * want.abs().max().item())
+
+
 @pytest.mark.slow
 def test_swin_t_with_padded_windows_is_torchvisions_swin_t_at_96():
     torch.manual_seed(0)

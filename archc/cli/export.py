@@ -122,6 +122,7 @@ def bench(file, spec_kwargs, device, batch, runtimes, repeats, warmup, weights, 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .. import benchmark, build
+    from ..capacity import room_problem
     from ..onnx_export import ExportFailed, load_weights
     from ..pipeline import analyze
 
@@ -135,6 +136,9 @@ def bench(file, spec_kwargs, device, batch, runtimes, repeats, warmup, weights, 
         raise click.BadParameter("no usable CUDA device here (torch.cuda.is_available() is False)",
                                  param_hint="--device")
     graph = analyze(file, **spec_kwargs)
+    free = torch.cuda.mem_get_info()[0] if device == "cuda" else None
+    if problem := room_problem(graph, batch, 2, f"benchmarking, which runs the model at batch {batch},", free):
+        raise click.ClickException(problem)
     module = build(file, input_shape=spec_kwargs["input_shape"], seed=0, **spec_kwargs["params"])
     if weights:
         try:

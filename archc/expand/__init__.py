@@ -17,13 +17,13 @@ from ..errors import Collector, SpecError, did_you_mean, error
 from ..expr import work_budget
 from ..ir import INPUT, Graph, Node, Output, Scope
 from ..loader import PMap
-from ..ops import REGISTRY, Shape
+from ..ops import REGISTRY, Shape, numel
 from ..params import ParamType
 from .blocks import Blocks, blocks_named_like_ops
 from .context import CONTROL, GROUPS, Ctx, Flow, ScopeState, shape_env, single_item
 from .control import Control
 from .groups import Groups
-from .ops import Ops
+from .ops import Ops, too_large
 from .values import Values
 
 
@@ -45,6 +45,9 @@ class Expander(Values, Ops, Groups, Blocks, Control):
     def run(self, input_shape: Shape) -> Graph:
         for problem in blocks_named_like_ops(self.blocks):
             self.errors.add(problem)
+        if numel(input_shape) > limits.MAX_SAMPLE_ELEMENTS:
+            given = "the input" if tuple(self.doc.get("input") or ()) == tuple(input_shape) else "the input (--input)"
+            raise too_large(f"{given} has", input_shape, self.doc.span_of("input"), "input")
         root = ScopeState("")
         start = Flow(INPUT, input_shape)
         with work_budget(limits.MAX_EXPR_WORK):  # all expressions of the spec together

@@ -6,7 +6,7 @@ from .. import limits
 from ..errors import SpecError, did_you_mean, error
 from ..ir import INPUT, Node
 from ..loader import PMap
-from ..ops import REGISTRY, AttrError, ShapeError, coerce
+from ..ops import REGISTRY, AttrError, ShapeError, coerce, fmt_shape, numel
 from .context import RESERVED, Ctx, Flow, shape_env
 
 
@@ -84,6 +84,8 @@ class Ops:
         if len(self.nodes) >= limits.MAX_LAYERS:
             raise limits.LimitExceeded(error(f"the spec expands to more than {limits.MAX_LAYERS:,} layers", span,
                                              ctx.path, "check loop counts").diagnostics)
+        if numel(inferred.shape) > limits.MAX_SAMPLE_ELEMENTS:
+            raise too_large(f"{head} '{node_id}' makes", inferred.shape, span, ctx.path)
         self.nodes.append(Node(node_id, head, attrs, [f.node for f in inputs], inferred.shape, inferred.params,
                                inferred.macs, module, ctx.scopes, span, ctx.path))
         return Flow(node_id, inferred.shape)
@@ -103,3 +105,10 @@ class Ops:
         if attrs is None:
             attrs = {key: attr.normal_default for key, attr in REGISTRY[head].attrs.items()}
         return self.add_node(head, attrs, inputs, node_id, None, span, ctx)
+
+
+def too_large(what: str, shape, span, path: str) -> SpecError:
+    """A value too large for any machine (and, far enough out, for torch's int64 sizes)."""
+    return error(f"{what} {numel(shape):,} elements per sample, {fmt_shape(shape)}: more than "
+                 f"{limits.MAX_SAMPLE_ELEMENTS:,} (2^48, 1 PiB in float32), which no machine holds", span, path,
+                 "check the input size and the sizes that grow it")

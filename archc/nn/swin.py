@@ -52,10 +52,11 @@ def _log_offsets(window: tuple[int, int]) -> torch.Tensor:
     return torch.sign(table) * torch.log2(table.abs() + 1.0) / 3.0
 
 
-def _shift_mask(size, window, shift, device) -> torch.Tensor:
+def _shift_mask(size, window, shift, like: torch.Tensor) -> torch.Tensor:
     """[windows, N, N]: -100 between tokens that the cyclic shift brought together from
-    different regions (`size`, `window`, `shift`: (height, width) pairs)."""
-    region = torch.zeros(size, device=device)
+    different regions (`size`, `window`, `shift`: (height, width) pairs), of `like`'s dtype
+    and device."""
+    region = like.new_zeros(size)
     k = 0
     for hs in ((0, -window[0]), (-window[0], -shift[0]), (-shift[0], None)):
         for ws in ((0, -window[1]), (-window[1], -shift[1]), (-shift[1], None)):
@@ -145,7 +146,7 @@ class ShiftedWindowAttention(nn.Module):
             attn = attn * torch.clamp(self.logit_scale, max=LOGIT_MAX).exp()
         attn = attn + self.position_bias()
         if any(shift):
-            mask = _shift_mask((ph, pw), self.window, shift, x.device)
+            mask = _shift_mask((ph, pw), self.window, shift, x)
             attn = attn.view(batch, windows, heads, n, n) + mask[None, :, None]
             attn = attn.view(-1, heads, n, n)
         attn = F.dropout(attn.softmax(dim=-1), self.attention_dropout, self.training)

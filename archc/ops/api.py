@@ -130,7 +130,7 @@ class Saved:
     storage shared with another value is counted once), or the name of a buffer the op makes
     itself (`"indices"`, `"mask"`), whose size is `numel` elements per sample (in all, with
     `batched=False`) of `dtype`: `"act"` (the activations' dtype), `"float32"`, `"int64"`,
-    `"mask"` (dropout's mask: bool on CUDA, the activations' dtype on CPU) or `"stats"` (batch
+    `"bool"`, `"mask"` (dropout's mask: bool on CUDA, the activations' dtype on CPU) or `"stats"` (batch
     norm's saved mean and invstd: float32 on CUDA, the activations' dtype on CPU).
     """
 
@@ -150,6 +150,9 @@ class Memory:
     returns its input in eval mode). `scratch(attrs, input_shapes, output_shape)`: the buffers an
     eval-mode forward holds besides its inputs and output at its peak, as `Saved` buffers (max
     pooling's indices; the padded squares of local response norm, written as several torch calls).
+    An op of many torch calls whose peak moves with the batch (attention: a per-sample point and one
+    of buffers held once per batch) returns a list of such tuples, one per point of its forward that
+    may be the peak; the largest at the batch asked for counts.
     """
 
     saved: Callable[[dict, list[Shape], Shape], tuple[Saved, ...]]

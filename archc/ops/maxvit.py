@@ -43,12 +43,14 @@ def _se_infer(attrs, inputs):
 
 def _partition_saved(attrs, inputs, output):
     """What training saves (dropouts and p 0, measured on CPU): both layer norms' inputs and statistics,
-    qkv's input, q, k, v, the softmax, merge's, fc1's, GELU's and fc2's inputs; masks when dropping."""
+    qkv's input, q, the scaled k, v, the softmax, merge's, fc1's, GELU's and fc2's inputs; masks when
+    dropping. The batched matmuls copy q and v out of to_qkv's output, except with one head, where they
+    are views of it: then that whole storage (3 maps) is saved in their place (2 maps)."""
     c, h, w = inputs[0]
-    positions = h * w
+    positions, heads = h * w, c // attrs["head_dim"]
     maps, hidden = c * positions, c * attrs["mlp_ratio"] * positions
-    softmax = positions * (c // attrs["head_dim"]) * attrs["size"] ** 2
-    saved = [Saved("maps", 8 * maps), Saved("stats", 4 * positions, "stats"), Saved("softmax", softmax),
+    softmax = positions * heads * attrs["size"] ** 2
+    saved = [Saved("maps", (8 if heads > 1 else 9) * maps), Saved("stats", 4 * positions, "stats"), Saved("softmax", softmax),
              Saved("hidden", 2 * hidden)]
     for name, p in (("attention_dropout", attrs["attention_dropout"]), ("mlp_dropout", attrs["mlp_dropout"])):
         if 0.0 < p < 1.0:

@@ -7,8 +7,8 @@ from .base import Attr, Inferred
 
 
 def _saved(attrs, inputs, output):
-    """x * noise saves the noise: one value per sample (row) or one in all (batch)."""
-    return (Saved("noise", 1, batched=attrs["mode"] == "row"),)
+    """x * noise saves the noise: one value per sample (row) or one in all (batch); p = 0 returns x."""
+    return (Saved("noise", 1, batched=attrs["mode"] == "row"),) if attrs["p"] > 0.0 else ()
 
 
 STOCHASTIC_DEPTH = Op(

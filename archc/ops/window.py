@@ -64,39 +64,57 @@ def _merge_infer(attrs, inputs):
 
 
 def _window_saved(attrs, inputs, output):
-    """What training saves (dropouts 0, measured on CPU): per sample, the partitioned input of qkv, q, k
-    and v, the softmax and proj's input; v2 also F.normalize's inputs (the qkv storage), norms and
-    divisors, and once per batch the logit scale, the bias MLP's hidden layer and its sigmoid."""
+    """What training saves (dropouts 0, measured on CPU): per sample, the partitioned input of qkv, the
+    scaled q, k and v, the softmax and proj's input; v2 also F.normalize's inputs (the qkv storage), norms
+    and divisors, and once per batch the logit scale, the bias MLP's hidden layer and its sigmoid.
+    The batched matmuls copy k and v out of qkv's output, except with one head, where they are views
+    of it: then that whole storage (3 maps) is saved in their place (2 maps)."""
     h, w, c = inputs[0]
     (wh, ww), heads = attrs["window"], attrs["heads"]
     positions = _padded(h, wh, attrs["pad"], "height") * _padded(w, ww, attrs["pad"], "width")
     maps, softmax = c * positions, positions * heads * wh * ww
     if attrs["version"] == 1:
-        return Saved("partitioned", maps), Saved("qkv", 4 * maps), Saved("softmax", softmax)
+        qkv = 4 * maps if heads > 1 else 5 * maps  # scaled q, k, v (copies, or qkv's storage) and proj's input
+        return Saved("partitioned", maps), Saved("qkv", qkv), Saved("softmax", softmax)
     rows = (2 * wh - 1) * (2 * ww - 1)
-    return (Saved("partitioned", maps), Saved("qkv", 3 * maps), Saved("normalized", 4 * maps),
+    normalized = 4 * maps if heads > 1 else 3 * maps  # q and k normalized, v's copy (one head: a view), proj's input
+    return (Saved("partitioned", maps), Saved("qkv", 3 * maps), Saved("normalized", normalized),
             Saved("norms", 4 * positions * heads), Saved("logits", 2 * softmax),
             Saved("bias_mlp", heads + rows * CPB_HIDDEN + heads * (wh * ww) ** 2, batched=False))
 
 
 
 def _window_scratch(attrs, inputs, output):
-    """The eval peak (measured on CPU, v1): at QK^T the partitioned input, qkv, scaled q, q's and k^T's
-    copies and the scores; at the bias add the scores twice and the bias (once per batch). v2: fitted to
-    measured cases: the larger of its QK^T point and its bias-MLP point (held once per batch)."""
+    """The eval peak (measured on CPU), at each point of the forward that may hold it: QK^T (the
+    partitioned input, qkv, the scaled q, copies of q and k^T unless there is one head, the scores; v2:
+    both normalized), the bias add and the shift mask's add (the scores twice), building the mask, the
+    AV product (v's copy unless one head; the mask is held to the end), and v2's bias MLP. The map's
+    padding, the mask, the bias and v2's key-less qkv bias are counted where they are live."""
     h, w, c = inputs[0]
     (wh, ww), heads, n = attrs["window"], attrs["heads"], attrs["window"][0] * attrs["window"][1]
-    positions = _padded(h, wh, attrs["pad"], "height") * _padded(w, ww, attrs["pad"], "width")
+    sizes = (_padded(h, wh, attrs["pad"], "height"), _padded(w, ww, attrs["pad"], "width"))
+    positions = sizes[0] * sizes[1]
     maps, softmax = c * positions, positions * heads * n
-    if attrs["version"] == 2:
-        rows = (2 * wh - 1) * (2 * ww - 1)
-        padding, mlp = maps - c * h * w, 2 * rows * CPB_HIDDEN + 3 * c  # a padded map holds its padding twice
-        if 4 * maps > mlp + padding:  # QK^T's point outweighs the bias MLP's, held once per batch
-            return Saved("attention", 7 * maps + softmax), Saved("qkv_bias", 3 * c, batched=False)
-        return Saved("attention", 3 * maps + softmax + padding), Saved("bias_mlp", mlp, batched=False)
-    if 6 * maps + softmax >= 3 * maps + 2 * softmax:
-        return (Saved("attention", 6 * maps + softmax),)
-    return Saved("attention", 3 * maps + 2 * softmax), Saved("bias", heads * n * n, batched=False)
+    padding, copies = maps - c * h * w, 1 if heads > 1 else 0
+    v2 = attrs["version"] == 2
+    rows = (2 * wh - 1) * (2 * ww - 1)
+    points = [(Saved("qk", (4 + 2 * copies + v2) * maps + padding + softmax),),
+              (Saved("bias_add", 3 * maps + padding + 2 * softmax), Saved("bias", heads * n * n, batched=False))]
+    if v2:
+        points += [(Saved("bias_mlp", 3 * maps + padding + softmax), Saved("hidden", 2 * rows * CPB_HIDDEN, batched=False)),
+                   (Saved("bias_build", 3 * maps + padding + softmax),
+                    Saved("bias", rows * heads + 3 * heads * n * n, batched=False))]
+    av = (Saved("av", (4 + copies) * maps + padding + softmax),)
+    if any(s and win < size for s, win, size in zip(attrs["shift"], attrs["window"], sizes)):
+        mask = Saved("mask", positions * n, batched=False)  # one [N, N] block per window, held to the end
+        points += [(Saved("mask_build", 3 * maps + padding + softmax), mask,
+                    Saved("region", 2 * positions + positions * n, batched=False),  # labels and their differences
+                    Saved("nonzero", positions * n, "bool", batched=False)),
+                   (Saved("mask_add", 3 * maps + padding + 2 * softmax), mask)]
+        av += (mask,)
+    points.append(av)
+    held = (Saved("qkv_bias", 4 * c, batched=False),) if v2 else ()  # v2's bias with zeros for the keys
+    return [(*point, *held) for point in points]
 
 
 _LINEARS = ("qkv.weight", "qkv.bias", "proj.weight", "proj.bias")
