@@ -232,6 +232,20 @@ def test_archc_nn_imports_only_torch_and_itself():
         assert not nested, path.name  # the copies take the module's own imports only
 
 
+def test_copied_definitions_never_shadow_each_other(monkeypatch):
+    """The emitter copies archc.nn definitions by their short names: two alike would be refused."""
+    from archc.emit import inline
+
+    every = [name for module in ("layers", "attention", "swin", "maxvit")
+             for name in inline.definitions(f"archc.nn.{module}")]
+    assert len(inline.closure(every)) == len(every)  # all of archc.nn in one file: no name twice
+    clash = inline.Definition("def pair(x):\n    return x", (), ())
+    known = inline.definition
+    monkeypatch.setattr(inline, "definition", lambda name: clash if name == "archc.nn.layers.pair" else known(name))
+    with pytest.raises(RuntimeError, match="archc.nn.layers.pair and archc.nn.swin.pair would both be copied"):
+        inline.closure(["archc.nn.layers.pair", "archc.nn.swin.pair"])
+
+
 def test_the_same_spec_gives_the_same_text():
     names = [str(SPECS / f"{name}.yaml") for name in ("googlenet", "densenet_bc_100", "resnet_d2l", "maxvit_t")]
     here = [archc.emit_python(name) for name in names]

@@ -94,17 +94,27 @@ def targets(graph: Graph) -> list[str]:
 
 
 def closure(roots: list[str]) -> list[str]:
-    """The roots and every definition they use, each once, every definition after those it uses."""
+    """The roots and every definition they use, each once, every definition after those it uses.
+
+    The file defines them by their short names, so two of one name (archc.nn modules sharing a
+    helper's name) would silently shadow each other: that is refused, as a bug of archc.nn."""
     order: list[str] = []
+    seen: set[str] = set()  # visited or being visited: definitions that use each other are copied once each
 
     def visit(name: str) -> None:
-        if name not in order:
+        if name not in seen:
+            seen.add(name)
             for used in definition(name).uses:
                 visit(used)
             order.append(name)
 
     for root in roots:
         visit(root)
+    short: dict[str, str] = {}
+    for name in order:
+        other = short.setdefault(name.rpartition(".")[2], name)
+        if other != name:
+            raise RuntimeError(f"{other} and {name} would both be copied as {name.rpartition('.')[2]}: rename one")
     return order
 
 
