@@ -46,7 +46,7 @@ from archc.expr import ExprError, evaluate, render_template
 from archc.loader import PMap
 from archc.ops import numel
 from archc.params import parse_override, resolve_params
-from archc.pipeline import parse_input
+from archc.pipeline import Source, parse_input
 from conftest import SPECS
 
 TOTAL = int(os.environ.get("ARCHC_FUZZ_EXAMPLES", "400"))
@@ -282,13 +282,13 @@ def test_specs_from_the_grammar_always_compile(spec, as_text):
 @fuzz(80)
 @given(mutated_specs(), st.booleans())
 def test_mutated_specs_succeed_or_fail_with_located_errors(spec, as_text):
-    check_analyze(as_yaml(spec) if as_text else spec)
+    check_analyze(Source.text(as_yaml(spec)) if as_text else spec)
 
 
 @fuzz(70)
 @given(mutated_text())
 def test_mutated_yaml_text_succeeds_or_fails_with_located_errors(text):
-    graph = check_analyze(text)
+    graph = check_analyze(Source.text(text))  # one-line text is a valid file name: said explicitly
     if graph is not None:
         from archc.emit.graphviz import digraph
 
@@ -303,7 +303,7 @@ def same_outputs(a, b) -> bool:
     return all(torch.equal(x, y) for x, y in zip(flat(a), flat(b), strict=True))
 
 
-def check_backends(text: str, graph: archc.Graph) -> None:
+def check_backends(text: Source, graph: archc.Graph) -> None:
     """What validates builds, emits Python that compiles and computes the same, and draws as valid DOT."""
     import torch
 
@@ -326,9 +326,10 @@ def check_backends(text: str, graph: archc.Graph) -> None:
 @fuzz(25, BUILD_SECONDS)
 @given(st.one_of(valid_specs().map(as_yaml), mutated_text(), mutated_specs().map(as_yaml)))
 def test_what_validates_also_builds_emits_and_draws(text):
-    graph = check_analyze(text)
+    source = Source.text(text)
+    graph = check_analyze(source)
     if graph is not None and graph.total_params <= 200_000 and len(graph.nodes) <= 200 and largest_value(graph) <= 10 ** 6:
-        timed(check_backends, text, graph, seconds=BUILD_SECONDS)
+        timed(check_backends, source, graph, seconds=BUILD_SECONDS)
 
 
 def largest_value(graph: archc.Graph) -> int:
@@ -352,7 +353,7 @@ def damaged_yaml(draw):
 @given(st.one_of(damaged_yaml(), st.text(alphabet=st.sampled_from(list("ab:-[]{},'\"&*!|>#? \t\n0123456789")),
                                           max_size=80).filter(lambda t: "\n" in t)))
 def test_random_yaml_text(text):
-    check_analyze(text)
+    check_analyze(Source.text(text))
 
 
 _SCRATCH = tempfile.TemporaryDirectory(prefix="archc-fuzz-")  # removed when the test process ends
