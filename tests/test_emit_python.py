@@ -270,6 +270,21 @@ def test_init_section_becomes_init_code():
     assert torch.equal(built[0].weight, emitted[0].weight) and torch.equal(built[2].weight, emitted[2].weight)
 
 
+def test_kind_rules_reach_the_specs_own_layers_only_as_in_build():
+    """A `linear` rule sets the spec's linear layers, not the nn.Linear parts of window attention."""
+    spec = {"name": "parts", "input": [8, 4, 4], "init": {"linear": {"weight": 0.5, "bias": 0}},
+            "layers": [{"permute": {"dims": [0, 2, 3, 1]}}, {"window_attention": {"heads": 2, "window": 2}},
+                       {"linear": {"name": "head", "out": 3}}]}
+    for flat in (False, True):
+        source = archc.emit_python(spec, flat=flat)
+        assert "if module in inside:" in source
+        emitted, built = emitted_class(source)(), archc.build(spec)
+        for model in (emitted, built):
+            assert torch.all(model.head.weight == 0.5)
+            qkv = model.get_submodule("1").qkv
+            assert not torch.all(qkv.weight == 0.5) and qkv.weight.std() > 0  # torch's default, drawn
+
+
 def test_path_init_rules_alike_in_every_instance_are_made_in_the_block_class():
     params, shape = CASES["vit_b_16"]
     source = archc.emit_python(SPECS / "vit_b_16.yaml", input_shape=shape, **params)

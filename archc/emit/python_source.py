@@ -100,6 +100,55 @@ def init_plan(graph: Graph) -> tuple[list, list]:
     return loops, paths
 
 
+def composites(graph: Graph, loops: list) -> str | None:
+    """The layer classes (as source) that hold modules of a class the kind loops initialise, such as
+    Swin's window attention and its nn.Linear parts: the loops skip those parts, which keep their own
+    op's init as in `archc.build` (a kind rule reaches the spec's own layers of that kind only)."""
+    import torch
+
+    from .lowering import resolve
+    from .torch_module import leaf_module
+
+    if not loops:
+        return None
+    kinds = {key for key in graph.init if key in REGISTRY}
+    classes, layers = set(), {}
+    for node in graph.nodes:
+        if node.module is None or node.spec.tensor:
+            continue
+        target = node_call(graph, node, set()).target
+        layers.setdefault(target, node)  # one layer of each class is enough to see what it holds
+        if node.op in kinds:
+            classes.add(resolve(target))
+    found = []
+    with torch.device("meta"):
+        for target, node in layers.items():
+            module = leaf_module(graph, node, set())
+            if any(isinstance(part, tuple(classes)) for part in module.modules() if part is not module):
+                found.append(source_name(target)[0])
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else f"({', '.join(sorted(found))})"
+
+
+def skip_lines(inside: str | None, indent: str) -> list[str]:
+    """Before the kind loops: the parts of `inside` layers, which the loops pass over."""
+    if inside is None:
+        return []
+    inner = indent + "    "
+    return [f"{indent}inside = {{", f"{inner}part", f"{inner}for layer in self.modules()",
+            f"{inner}if isinstance(layer, {inside})", f"{inner}for part in layer.modules()",
+            f"{inner}if part is not layer", f"{indent}}}"]
+
+
+def skip_test(inside: str | None, indent: str) -> list[str]:
+    """First in the kind loop: skip the parts of layers made of several modules."""
+    if inside is None:
+        return []
+    return [f"{indent}if module in inside:  # a part of a composite layer: its own init",
+            f"{indent}    continue"]
+
+
 def tensor_access(owner: str, tensor: str) -> str:
     """The expression of a module's tensor: `owner.fc1.weight`, a numbered child indexed (`owner.cpb_mlp[0].weight`)."""
     return owner + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in tensor.split("."))
@@ -108,7 +157,9 @@ def tensor_access(owner: str, tensor: str) -> str:
 def _init_source(writer: _Writer, indent: str) -> list[str]:
     """The spec's `init:` as code: a torchvision-style loop per kind rule, then one line per path rule."""
     loops, paths = init_plan(writer.graph)
-    lines = [f"{indent}for module in self.modules():"] if loops else []
+    inside = composites(writer.graph, loops)
+    lines = [*skip_lines(inside, indent), f"{indent}for module in self.modules():",
+             *skip_test(inside, indent + "    ")] if loops else []
     for k, (classes, rules) in enumerate(loops):
         lines.append(f"{indent}    {'if' if not k else 'elif'} isinstance(module, {classes}):")
         for tensor, scheme, args in rules:

@@ -27,7 +27,7 @@ from .ctors import (
 )
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import init_plan, model_name, tensor_access
+from .python_source import composites, init_plan, model_name, skip_lines, skip_test, tensor_access
 from .units import Units, join, relative
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
@@ -264,7 +264,9 @@ def _init_lines(graph, units: Units, paths: list, indent: str) -> list[str]:
         if entry is None:
             merged.append(entry := (rules, []))
         entry[1].extend(c.strip() for c in classes.strip("()").split(","))
-    out = [f"{indent}for module in self.modules():"] if loops else []
+    inside = composites(graph, loops)
+    out = [*skip_lines(inside, indent), f"{indent}for module in self.modules():",
+           *skip_test(inside, indent + "    ")] if loops else []
     for k, (rules, classes) in enumerate(merged):
         kinds = classes[0] if len(classes) == 1 else f"({', '.join(classes)})"
         test = f"{'elif' if k else 'if'} isinstance(module, {kinds})"
