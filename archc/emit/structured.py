@@ -27,7 +27,14 @@ from .ctors import (
 )
 from .forward import attribute, forward_source
 from .lowering import node_call, source_name
-from .python_source import composites, init_plan, model_name, skip_lines, skip_test, tensor_access
+from .python_source import (
+    composites,
+    init_plan,
+    model_name,
+    skip_lines,
+    skip_test,
+    tensor_access,
+)
 from .units import Units, join, relative
 
 _RUN = 3  # this many alike constructors in a row become a comprehension
