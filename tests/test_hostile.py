@@ -382,6 +382,15 @@ def test_names_torch_accepts_work_in_every_backend():
             assert name in texts, (name, sorted(texts))
 
 
+@pytest.mark.skipif(not __import__("shutil").which("dot"), reason="needs Graphviz's dot")
+def test_an_empty_model_name_draws_as_dot_reads_it():
+    # found by the long fuzz of 2026-12-02: '<b></b>' (the empty title) is a syntax error for dot
+    source = archc.graph({"name": "", "input": [1, 4, 4], "layers": ["relu", "flatten", {"linear": {"out": 5}}]}).source
+    assert "<b></b>" not in source
+    done = subprocess.run(["dot", "-Tcanon"], input=source.encode(), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+
+
 @pytest.mark.parametrize("model_name", ["none", "class", "v²", "2024", "a b", "\x00x"])
 def test_any_model_name_gives_a_class_python_accepts(model_name):
     import keyword

@@ -9,6 +9,7 @@ Node ids are the IR's layer names and scope paths, so the same spec always gives
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html import escape
 
@@ -280,6 +281,12 @@ def _small(text: str) -> str:
     return f'<font point-size="8" color="#555555">{escape(text)}</font>'
 
 
+_EMPTY = re.compile(r"<(b|i|font)\b[^>]*></\1>")  # Graphviz refuses an empty element: a model named ''
+
+
 def _html(body: str) -> str:
-    """An HTML-like Graphviz label (the graphviz package passes <...> through unquoted)."""
+    """An HTML-like Graphviz label (the graphviz package passes <...> through unquoted), without the
+    empty elements that an empty name would leave."""
+    while (emptied := _EMPTY.sub("", body)) != body:
+        body = emptied
     return f"<{body}>"
