@@ -168,9 +168,13 @@ def _locate(doc, path) -> tuple[object, object, str]:
     """Follow a jsonschema path through the positioned tree: (container, key, dotted spec path)."""
     parent, key, node, text = None, None, doc, ""
     for part in path:
+        try:
+            child = node[part]
+        except (KeyError, IndexError, TypeError):  # a key the schema saw in another form (a null key as "None")
+            break
         parent, key = node, part
         shown = getattr(node, "indices", None)  # a pruned view's list: its items' own indices
-        node = node[part]
+        node = child
         part = shown[part] if shown and isinstance(part, int) else part
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return parent, key, text

@@ -21,6 +21,7 @@ from conftest import SPECS
 import archc
 from archc import limits
 from archc.errors import SpecError
+from archc.pipeline import Source
 
 SECONDS = 5
 HEAD = "name: hostile\ninput: [3, 32, 32]\n"
@@ -380,6 +381,13 @@ def test_names_torch_accepts_work_in_every_backend():
         texts = set(ET.fromstring(done.stdout).itertext())
         for name in ("back\\", 'q"uote', "a:b", "<b>", "ﬁ", "fi", "é", "v² \\ \"quoted\" <b>none"):
             assert name in texts, (name, sorted(texts))
+
+
+def test_an_init_rule_under_a_null_key_is_a_located_error():
+    # found by the long fuzz of 2026-12-02: the schema's error path named a key the spec does not have
+    text = "name: n\ninput: [1, 4, 4]\nlayers: [flatten, {linear: {out: 5}}]\ninit:\n  null: {weight: {}, bias: 0}\n"
+    exc, _ = refusal(Source.text(text))
+    assert all(d.span is not None for d in exc.diagnostics) and exc.diagnostics[0].span.line == 5
 
 
 @pytest.mark.skipif(not __import__("shutil").which("dot"), reason="needs Graphviz's dot")

@@ -282,7 +282,7 @@ def test_parse_size_units(n, unit):
     assert parse_size(f"{n}{suffix}") == n * factor
 
 
-def test_the_example_plugin_declares_what_it_saves():
+def test_the_example_plugin_declares_what_it_saves(plugin_scope):
     """examples/plugins/se.py's op (a module of five torch calls) against torch, inside its SE-ResNet."""
     spec = ROOT / "examples" / "plugins" / "se_resnet.yaml"
     plugin = str(ROOT / "examples" / "plugins" / "se.py")
